@@ -1,0 +1,109 @@
+"""scratchdl: the design of "Deep Learning from Scratch" (Seth Weidman), exact and fast.
+
+    Operation ─┬─ ParamOperation    one mathematical step
+    Layer                           a list of operations, set up from the first input
+    NeuralNetwork(layers, loss)     forward, backward, train_batch, params, param_grads
+    Loss                            forward(prediction, target) -> float, backward()
+    Optimizer                       step() updates every parameter in place
+    Trainer(net, optim).fit(...)    batches, shuffling, evaluation, callbacks
+
+Everything public is importable from here, e.g.
+``from scratchdl import Dense, Tanh, NeuralNetwork, SGDMomentum, Trainer``.
+"""
+
+from scratchdl import gradcheck
+from scratchdl.core import Operation, ParamOperation, ShapeError
+from scratchdl.layers import Dense, Layer, OperationLayer
+from scratchdl.losses import Loss, MeanSquaredError, SoftmaxCrossEntropy
+from scratchdl.network import NeuralNetwork
+from scratchdl.ops import (
+    BiasAdd,
+    Dropout,
+    LeakyReLU,
+    Linear,
+    ReLU,
+    Sigmoid,
+    Softmax,
+    Tanh,
+    WeightMultiply,
+)
+from scratchdl.optim import (
+    SGD,
+    AdaGrad,
+    Adam,
+    AdamW,
+    Constant,
+    CosineDecay,
+    ExponentialDecay,
+    LinearDecay,
+    Optimizer,
+    RMSProp,
+    Schedule,
+    SGDMomentum,
+    StepDecay,
+    Warmup,
+)
+from scratchdl.training import (
+    Callback,
+    EarlyStopping,
+    History,
+    ProgressBar,
+    TerminateOnNaN,
+    Trainer,
+    TrainingDiverged,
+    accuracy,
+    mae,
+    r2,
+    rmse,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "SGD",
+    "AdaGrad",
+    "Adam",
+    "AdamW",
+    "BiasAdd",
+    "Callback",
+    "Constant",
+    "CosineDecay",
+    "Dense",
+    "Dropout",
+    "EarlyStopping",
+    "ExponentialDecay",
+    "History",
+    "Layer",
+    "LeakyReLU",
+    "Linear",
+    "LinearDecay",
+    "Loss",
+    "MeanSquaredError",
+    "NeuralNetwork",
+    "Operation",
+    "OperationLayer",
+    "Optimizer",
+    "ParamOperation",
+    "ProgressBar",
+    "RMSProp",
+    "ReLU",
+    "SGDMomentum",
+    "Schedule",
+    "ShapeError",
+    "Sigmoid",
+    "Softmax",
+    "SoftmaxCrossEntropy",
+    "StepDecay",
+    "Tanh",
+    "TerminateOnNaN",
+    "Trainer",
+    "TrainingDiverged",
+    "Warmup",
+    "WeightMultiply",
+    "__version__",
+    "accuracy",
+    "gradcheck",
+    "mae",
+    "r2",
+    "rmse",
+]

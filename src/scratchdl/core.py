@@ -1,0 +1,116 @@
+"""The two building blocks of every model: `Operation` and `ParamOperation`.
+
+An operation is one mathematical step. `forward` stores its input and output;
+`backward` receives the gradient of the loss with respect to the output and returns
+the gradient with respect to the input. Both check shapes, so a subclass writes only
+the math in `_output`, `_input_grad` and (for parameters) `_param_grad`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["Operation", "ParamOperation", "ShapeError", "check_shape"]
+
+
+class ShapeError(ValueError):
+    """An array does not have the shape an operation, layer or loss expects."""
+
+
+def check_shape(where: str, what: str, expected: tuple, received: tuple) -> None:
+    """Raise `ShapeError` naming `where` and `what` unless the shapes are equal."""
+    if tuple(expected) != tuple(received):
+        raise ShapeError(
+            f"{where}: {what} must have shape {tuple(expected)}, received {tuple(received)}"
+        )
+
+
+class Operation:
+    """One step of a network: `forward` computes, `backward` back-propagates.
+
+    Subclasses implement `_output(inference)` and `_input_grad(output_grad)`. An operation
+    that owns trainable arrays lists them in `params` and their gradients in
+    `param_grads` (same order, same shapes); the optimizer updates them in place.
+    """
+
+    input_: np.ndarray
+    output: np.ndarray
+    input_grad: np.ndarray
+
+    @property
+    def name(self) -> str:
+        """How errors refer to this operation."""
+        return type(self).__name__
+
+    def forward(self, input_: np.ndarray, inference: bool = False) -> np.ndarray:
+        """Compute and store the output for `input_`.
+
+        `inference=True` asks for the prediction-time behaviour (dropout off, batch
+        statistics frozen); plain math operations ignore it.
+        """
+        self.input_ = input_
+        self.output = self._output(inference)
+        return self.output
+
+    def backward(self, output_grad: np.ndarray) -> np.ndarray:
+        """Return d(loss)/d(input) given d(loss)/d(output), after checking both shapes."""
+        output = getattr(self, "output", None)
+        if output is None:
+            raise RuntimeError(f"{self.name}: backward() called before forward()")
+        check_shape(self.name, "output_grad", output.shape, output_grad.shape)
+        self._compute_param_grads(output_grad)
+        self.input_grad = self._input_grad(output_grad)
+        check_shape(self.name, "input_grad", self.input_.shape, self.input_grad.shape)
+        return self.input_grad
+
+    @property
+    def params(self) -> list[np.ndarray]:
+        """Trainable arrays of this operation (none by default)."""
+        return []
+
+    @property
+    def param_grads(self) -> list[np.ndarray]:
+        """Gradients of `params`, valid after `backward` (none by default)."""
+        return []
+
+    def _compute_param_grads(self, output_grad: np.ndarray) -> None:
+        """Hook for operations with parameters; called by `backward` before `_input_grad`."""
+
+    def _output(self, inference: bool) -> np.ndarray:
+        raise NotImplementedError(f"{self.name} must implement _output")
+
+    def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
+        raise NotImplementedError(f"{self.name} must implement _input_grad")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class ParamOperation(Operation):
+    """An operation with one trainable array, `param`, and its gradient `param_grad`.
+
+    Operations with several arrays (a recurrent cell's weights) override `params`
+    and `param_grads` instead; optimizers only ever see those two lists.
+    """
+
+    def __init__(self, param: np.ndarray) -> None:
+        self.param = param
+
+    @property
+    def params(self) -> list[np.ndarray]:
+        return [self.param]
+
+    @property
+    def param_grads(self) -> list[np.ndarray]:
+        grad = getattr(self, "param_grad", None)
+        return [] if grad is None else [grad]
+
+    def _compute_param_grads(self, output_grad: np.ndarray) -> None:
+        self.param_grad = self._param_grad(output_grad)
+        check_shape(self.name, "param_grad", self.param.shape, self.param_grad.shape)
+
+    def _param_grad(self, output_grad: np.ndarray) -> np.ndarray:
+        raise NotImplementedError(f"{self.name} must implement _param_grad")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(param shape={self.param.shape})"

@@ -1,0 +1,260 @@
+"""Numerical gradient checks: compare back-propagation with central differences.
+
+Each check runs in float64, perturbs every element of the input and of every parameter
+by ±eps and ±2·eps, and compares the five-point central difference
+(-f(x+2e) + 8f(x+e) - 8f(x-e) + f(x-2e)) / 12e with the analytic gradient, where f
+is the sum of the output times a random output gradient (so every output element
+matters with a different weight), or the loss itself for losses and networks.
+
+Each returns a `GradCheckResult`: a float, the largest relative error over all
+elements, that also names the tensor and index where it occurred::
+
+    from scratchdl import gradcheck, Tanh
+    assert gradcheck.check_operation(Tanh(), x) < 1e-7
+
+Relative error of one element: ``|a - n| / max(|a|, |n|, 1e-3·s, 1e-10)``, where s is the
+largest numeric gradient in the same tensor; the floor keeps elements whose gradient is
+almost zero from dividing rounding noise by nothing.
+
+Random operations (dropout) are checked with their masks fixed: the state of every
+generator the object uses is restored before each evaluation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from scratchdl.core import Operation
+from scratchdl.layers.base import Layer
+from scratchdl.losses import Loss
+from scratchdl.network import NeuralNetwork
+
+__all__ = ["GradCheckResult", "check_layer", "check_loss", "check_network", "check_operation"]
+
+
+class GradCheckResult(float):
+    """The largest relative error (a float), with `tensor`, `index`, `analytic` and
+    `numeric` describing the element where it occurred, and `errors` per tensor."""
+
+    tensor: str
+    index: tuple[int, ...]
+    analytic: float
+    numeric: float
+    errors: dict[str, float]
+
+    def __new__(
+        cls,
+        error: float,
+        tensor: str = "",
+        index: tuple[int, ...] = (),
+        analytic: float = 0.0,
+        numeric: float = 0.0,
+        errors: dict[str, float] | None = None,
+    ) -> GradCheckResult:
+        result = super().__new__(cls, error)
+        result.tensor, result.index = tensor, index
+        result.analytic, result.numeric = analytic, numeric
+        result.errors = dict(errors or {})
+        return result
+
+    def __repr__(self) -> str:
+        return (
+            f"GradCheckResult(max_rel_error={float(self):.3g}, worst: {self.tensor}{list(self.index)} "
+            f"analytic={self.analytic:.9g} numeric={self.numeric:.9g}, per tensor: "
+            + ", ".join(f"{k}={v:.2g}" for k, v in self.errors.items())
+            + ")"
+        )
+
+
+def check_operation(
+    op: Operation,
+    x: np.ndarray,
+    output_grad: np.ndarray | None = None,
+    eps: float = 1e-4,
+    inference: bool = False,
+    seed: int = 0,
+) -> GradCheckResult:
+    """Check `op`'s input gradient and parameter gradients at input `x`."""
+    x = _float64("check_operation", x)
+    _require_float64_params("check_operation", op.params)
+    rng = np.random.default_rng(seed)
+    restore = _freeze_generators([op])
+    restore()
+    out = op.forward(x, inference)
+    g = (
+        rng.standard_normal(out.shape)
+        if output_grad is None
+        else np.asarray(output_grad, np.float64)
+    )
+
+    def f() -> float:
+        restore()
+        return float(np.sum(op.forward(x, inference) * g))
+
+    restore()
+    op.forward(x, inference)
+    analytic = {"input": op.backward(g).copy()}
+    analytic.update({f"param[{i}]": grad.copy() for i, grad in enumerate(op.param_grads)})
+    arrays = {"input": x} | {f"param[{i}]": p for i, p in enumerate(op.params)}
+    return _compare(f, arrays, analytic, eps)
+
+
+def check_layer(
+    layer: Layer,
+    x: np.ndarray,
+    output_grad: np.ndarray | None = None,
+    eps: float = 1e-4,
+    inference: bool = False,
+    seed: int = 0,
+) -> GradCheckResult:
+    """Check a layer's input gradient and `param_grads` at input `x` (float64).
+
+    A layer that is not set up yet is set up from `x`, so its parameters are float64.
+    """
+    x = _float64("check_layer", x)
+    rng = np.random.default_rng(seed)
+    if layer.first:
+        layer.forward(x, inference=True)
+    _require_float64_params("check_layer", layer.params)
+    restore = _freeze_generators([layer, *layer.operations])
+    restore()
+    out = layer.forward(x, inference)
+    g = (
+        rng.standard_normal(out.shape)
+        if output_grad is None
+        else np.asarray(output_grad, np.float64)
+    )
+
+    def f() -> float:
+        restore()
+        return float(np.sum(layer.forward(x, inference) * g))
+
+    restore()
+    layer.forward(x, inference)
+    analytic = {"input": layer.backward(g).copy()}
+    analytic.update({f"param[{i}]": grad.copy() for i, grad in enumerate(layer.param_grads)})
+    arrays = {"input": x} | {f"param[{i}]": p for i, p in enumerate(layer.params)}
+    return _compare(f, arrays, analytic, eps)
+
+
+def check_loss(
+    loss: Loss, prediction: np.ndarray, target: np.ndarray, eps: float = 1e-4
+) -> GradCheckResult:
+    """Check that `loss.backward()` is the derivative of the value `loss.forward` returns."""
+    prediction = _float64("check_loss", prediction)
+
+    def f() -> float:
+        return loss.forward(prediction, target)
+
+    f()
+    analytic = {"prediction": loss.backward().copy()}
+    return _compare(f, {"prediction": prediction}, analytic, eps)
+
+
+def check_network(
+    net: NeuralNetwork, x: np.ndarray, y: np.ndarray, eps: float = 1e-4, inference: bool = False
+) -> GradCheckResult:
+    """Check the gradient of the network's loss with respect to its input and every parameter.
+
+    The network must have ``dtype=np.float64``.
+    """
+    if net.dtype != np.float64:
+        raise ValueError(
+            f"check_network: the network must be float64 for a meaningful check. Received: dtype={net.dtype}"
+        )
+    x = _float64("check_network", x)
+    if not net.built:
+        net.forward(x, inference=True)
+    generators = [net, *net.layers, *(op for layer in net.layers for op in layer.operations)]
+    restore = _freeze_generators(generators)
+
+    def f() -> float:
+        restore()
+        return net.loss.forward(net.forward(x, inference), y)
+
+    f()
+    analytic = {"input": net.backward(net.loss.backward()).copy()}
+    params = list(net.params())
+    analytic.update({f"param[{i}]": g.copy() for i, g in enumerate(net.param_grads())})
+    arrays = {"input": x} | {f"param[{i}]": p for i, p in enumerate(params)}
+    return _compare(f, arrays, analytic, eps)
+
+
+def _compare(
+    f: Callable[[], float],
+    arrays: dict[str, np.ndarray],
+    analytic: dict[str, np.ndarray],
+    eps: float,
+) -> GradCheckResult:
+    worst = GradCheckResult(0.0)
+    errors: dict[str, float] = {}
+    for name, array in arrays.items():
+        numeric = _numeric_gradient(f, array, eps)
+        a = analytic[name]
+        if a.shape != numeric.shape:
+            raise ValueError(
+                f"gradcheck: analytic gradient of {name} has shape {a.shape}, expected {numeric.shape}"
+            )
+        floor = max(1e-3 * float(np.max(np.abs(numeric), initial=0.0)), 1e-10)
+        rel = np.abs(a - numeric) / np.maximum(np.maximum(np.abs(a), np.abs(numeric)), floor)
+        if rel.size == 0:
+            continue
+        index = np.unravel_index(int(np.argmax(rel)), rel.shape)
+        errors[name] = float(rel[index])
+        if errors[name] >= worst or not np.isfinite(errors[name]):
+            worst = GradCheckResult(
+                errors[name],
+                name,
+                tuple(int(i) for i in index),
+                float(a[index]),
+                float(numeric[index]),
+            )
+    worst.errors = errors
+    return worst
+
+
+def _numeric_gradient(f: Callable[[], float], array: np.ndarray, eps: float) -> np.ndarray:
+    """Five-point central differences: error O(eps⁴) from truncation, O(1e-16/eps) from rounding."""
+    grad = np.zeros(array.shape, dtype=np.float64)
+    for index in np.ndindex(array.shape):
+        original = array[index]
+        values = []
+        for step in (2.0, 1.0, -1.0, -2.0):
+            array[index] = original + step * eps
+            values.append(f())
+        array[index] = original
+        f2, f1, m1, m2 = values
+        grad[index] = (-f2 + 8.0 * f1 - 8.0 * m1 + m2) / (12.0 * eps)
+    return grad
+
+
+def _float64(where: str, x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x)
+    if not np.issubdtype(x.dtype, np.floating):
+        raise TypeError(f"{where}: input must be a floating array. Received dtype {x.dtype}")
+    return x.astype(np.float64, copy=True)
+
+
+def _require_float64_params(where: str, params: list[np.ndarray]) -> None:
+    for i, p in enumerate(params):
+        if p.dtype != np.float64:
+            raise ValueError(
+                f"{where}: parameter {i} is {p.dtype}; gradient checks need float64 parameters"
+            )
+
+
+def _freeze_generators(objects: list[object]) -> Callable[[], None]:
+    """A function that puts every generator the objects use back in its present state."""
+    states: dict[int, tuple[np.random.Generator, dict]] = {}
+    for obj in objects:
+        gen = getattr(obj, "rng", None)
+        if isinstance(gen, np.random.Generator):
+            states[id(gen)] = (gen, gen.bit_generator.state)
+
+    def restore() -> None:
+        for gen, state in states.values():
+            gen.bit_generator.state = state
+
+    return restore

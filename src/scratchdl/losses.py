@@ -1,0 +1,165 @@
+"""Losses: `forward(prediction, target) -> float` and `backward() -> d(loss)/d(prediction)`."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from scratchdl.core import ShapeError, check_shape
+from scratchdl.ops.activations import softmax_and_log_softmax
+
+__all__ = ["Loss", "MeanSquaredError", "SoftmaxCrossEntropy"]
+
+
+class Loss:
+    """Base class. Subclasses implement `_output()` and `_input_grad()`.
+
+    `forward` checks the target against the prediction (`_prepare_target`), stores both,
+    and returns the loss as a Python float; `backward` returns the gradient with respect
+    to the prediction and checks it has the prediction's shape.
+    """
+
+    prediction: np.ndarray
+    target: np.ndarray
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+    def forward(self, prediction: np.ndarray, target: np.ndarray) -> float:
+        """The loss of `prediction` against `target`."""
+        prediction = np.asarray(prediction)
+        if not np.issubdtype(prediction.dtype, np.floating):
+            prediction = prediction.astype(np.float64)
+        self.prediction = prediction
+        self.target = self._prepare_target(prediction, np.asarray(target))
+        return float(self._output())
+
+    def backward(self) -> np.ndarray:
+        """d(loss)/d(prediction) for the last `forward`."""
+        if getattr(self, "prediction", None) is None:
+            raise RuntimeError(f"{self.name}: backward() called before forward()")
+        self.input_grad = self._input_grad()
+        check_shape(self.name, "input_grad", self.prediction.shape, self.input_grad.shape)
+        return self.input_grad
+
+    def _prepare_target(self, prediction: np.ndarray, target: np.ndarray) -> np.ndarray:
+        """Check and convert the target; the default requires the prediction's shape."""
+        if target.shape != prediction.shape:
+            raise ShapeError(
+                f"{self.name}: target must have the prediction's shape {prediction.shape}, "
+                f"received {target.shape}"
+            )
+        return target.astype(prediction.dtype, copy=False)
+
+    def _output(self) -> float:
+        raise NotImplementedError(f"{self.name} must implement _output")
+
+    def _input_grad(self) -> np.ndarray:
+        raise NotImplementedError(f"{self.name} must implement _input_grad")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class MeanSquaredError(Loss):
+    """Sum of squared errors divided by the batch size, as in the book.
+
+    With ``normalize=True`` each prediction row is first divided by its sum (the book's
+    option for comparing a sigmoid output with one-hot targets); unlike the book's code,
+    the gradient includes that normalisation. A 1-D target for a (batch, 1) prediction is
+    read as a column.
+    """
+
+    def __init__(self, normalize: bool = False) -> None:
+        self.normalize = bool(normalize)
+
+    def _prepare_target(self, prediction: np.ndarray, target: np.ndarray) -> np.ndarray:
+        if target.ndim == 1 and prediction.shape == (target.shape[0], 1):
+            target = target.reshape(-1, 1)
+        return super()._prepare_target(prediction, target)
+
+    def _output(self) -> float:
+        p = self.prediction
+        if self.normalize:
+            self._row_sum = p.sum(axis=-1, keepdims=True)
+            p = p / self._row_sum
+        self._normalized = p
+        diff = p - self.target
+        return float(np.sum(diff * diff)) / p.shape[0]
+
+    def _input_grad(self) -> np.ndarray:
+        q = self._normalized
+        grad = (q - self.target) * (2.0 / q.shape[0])
+        if self.normalize:
+            # d q_j / d p_i = (delta_ij - q_j) / s for q = p / s, s = sum(p)
+            grad = (grad - np.sum(grad * q, axis=-1, keepdims=True)) / self._row_sum
+        return grad
+
+    def __repr__(self) -> str:
+        return "MeanSquaredError(normalize=True)" if self.normalize else "MeanSquaredError()"
+
+
+class SoftmaxCrossEntropy(Loss):
+    """Cross-entropy of softmax(logits) against the targets, averaged over examples.
+
+    `prediction` holds logits with classes on the last axis: (batch, classes) or
+    (batch, time, classes). `target` is either integer class labels of shape
+    prediction.shape[:-1], or one-hot (or any probability) rows of the prediction's shape.
+    The loss uses log-sum-exp, so logits of any size give finite values; the gradient is
+    (softmax - target) / number of examples, the exact derivative of the returned value.
+    """
+
+    def _prepare_target(self, prediction: np.ndarray, target: np.ndarray) -> np.ndarray:
+        if prediction.ndim < 2:
+            raise ShapeError(
+                f"{self.name}: prediction must have shape (batch, classes), received {prediction.shape}"
+            )
+        if target.shape == prediction.shape:
+            self._labels = None
+            return target.astype(prediction.dtype, copy=False)
+        if target.ndim == prediction.ndim and target.shape[-1] == 1:
+            target = target.reshape(target.shape[:-1])
+        if target.shape != prediction.shape[:-1]:
+            raise ShapeError(
+                f"{self.name}: target must be class labels of shape {prediction.shape[:-1]} "
+                f"or one-hot rows of shape {prediction.shape}, received {target.shape}"
+            )
+        labels = target
+        if not np.issubdtype(labels.dtype, np.integer):
+            if labels.size and not np.all(np.mod(labels, 1) == 0):
+                raise ValueError(
+                    f"{self.name}: class labels must be whole numbers. Received dtype {target.dtype} "
+                    "with fractional values"
+                )
+            labels = labels.astype(np.int64)
+        n_classes = prediction.shape[-1]
+        bad = (labels < 0) | (labels >= n_classes)
+        if np.any(bad):
+            where = tuple(int(i[0]) for i in np.nonzero(bad))
+            raise ValueError(
+                f"{self.name}: class labels must be in [0, {n_classes}). "
+                f"Received: label {labels[where]} at index {where}"
+            )
+        self._labels = labels
+        return labels
+
+    def _output(self) -> float:
+        z = self.prediction
+        self._softmax, log_softmax = softmax_and_log_softmax(z)
+        self._count = int(np.prod(z.shape[:-1]))
+        if self._labels is None:
+            total = -np.sum(self.target * log_softmax)
+        else:
+            picked = np.take_along_axis(log_softmax, self._labels[..., None], axis=-1)
+            total = -np.sum(picked)
+        return float(total) / self._count
+
+    def _input_grad(self) -> np.ndarray:
+        grad = self._softmax.copy()
+        if self._labels is None:
+            grad -= self.target
+        else:
+            flat = grad.reshape(-1, grad.shape[-1])
+            flat[np.arange(flat.shape[0]), self._labels.reshape(-1)] -= 1
+        grad *= grad.dtype.type(1.0 / self._count)
+        return grad

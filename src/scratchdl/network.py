@@ -1,0 +1,180 @@
+"""`NeuralNetwork`: layers plus a loss, with one random generator for the whole model."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+
+from scratchdl.core import Operation, ShapeError
+from scratchdl.layers.base import Layer, OperationLayer
+from scratchdl.losses import Loss
+
+__all__ = ["NeuralNetwork"]
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+class NeuralNetwork:
+    """A sequence of layers trained against a loss.
+
+    Args:
+        layers: `Layer` objects (a bare `Operation` such as `Dropout(0.8)` is wrapped in
+            an `OperationLayer`). Each layer is set up from the first batch it sees.
+        loss: the `Loss` that `train_batch` minimises.
+        seed: seeds the network's `np.random.Generator`, which draws every initial
+            weight and dropout mask. The same seed gives the same network, bit for bit.
+        dtype: float32 (the default, fast) or float64; inputs are converted to it.
+    """
+
+    def __init__(
+        self,
+        layers: Sequence[Layer | Operation],
+        loss: Loss,
+        seed: int | None = None,
+        dtype: type | np.dtype | str = np.float32,
+    ) -> None:
+        if isinstance(layers, (Layer, Operation)) or not isinstance(layers, Sequence):
+            raise TypeError(
+                f"NeuralNetwork: layers must be a list of layers. Received: {type(layers).__name__}"
+            )
+        if len(layers) == 0:
+            raise ValueError("NeuralNetwork: layers must not be empty. Received: []")
+        wrapped: list[Layer] = []
+        for i, layer in enumerate(layers, start=1):
+            if isinstance(layer, Operation):
+                layer = OperationLayer(layer)
+            if not isinstance(layer, Layer):
+                raise TypeError(
+                    f"NeuralNetwork: layer {i} must be a Layer or an Operation, "
+                    f"received {type(layer).__name__}"
+                )
+            if any(layer is other for other in wrapped):
+                raise ValueError(
+                    f"NeuralNetwork: layer {i} ({layer!r}) appears twice in the list; "
+                    "create a separate layer object for each position"
+                )
+            wrapped.append(layer)
+        if not isinstance(loss, Loss):
+            raise TypeError(
+                f"NeuralNetwork: loss must be a Loss such as MeanSquaredError(). "
+                f"Received: {type(loss).__name__}"
+            )
+        if np.dtype(dtype) not in FLOAT_DTYPES:
+            raise ValueError(
+                f"NeuralNetwork: dtype must be float32 or float64. Received: dtype={dtype}"
+            )
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
+            raise TypeError(
+                f"NeuralNetwork: seed must be an integer or None. Received: seed={seed!r}"
+            )
+
+        self.layers = wrapped
+        self.loss = loss
+        self.dtype = np.dtype(dtype)
+        self.seed = seed
+        # An unseeded network still records its entropy, so reset() can repeat its start.
+        self._seed_sequence = np.random.SeedSequence(seed)
+        self.rng = np.random.default_rng(self._seed_sequence)
+        self._initial_rng_state = self.rng.bit_generator.state
+        for index, layer in enumerate(self.layers, start=1):
+            layer.index = index
+            layer.rng = self.rng
+
+    def forward(self, x_batch: np.ndarray, inference: bool = False) -> np.ndarray:
+        """Pass a batch through every layer; `inference=True` turns dropout off."""
+        x = self._as_input(x_batch)
+        for layer in self.layers:
+            x = layer.forward(x, inference)
+        return x
+
+    def backward(self, loss_grad: np.ndarray) -> np.ndarray:
+        """Back-propagate `loss_grad` through the layers; returns d(loss)/d(input)."""
+        grad = loss_grad
+        for layer in reversed(self.layers):
+            grad = layer.backward(grad)
+        return grad
+
+    def train_batch(self, x_batch: np.ndarray, y_batch: np.ndarray) -> float:
+        """Forward, loss and backward on one batch; returns the loss. Does not update."""
+        prediction = self.forward(x_batch)
+        loss = self.loss.forward(prediction, y_batch)
+        self.backward(self.loss.backward())
+        return loss
+
+    def predict(self, X: np.ndarray, batch_size: int | None = None) -> np.ndarray:
+        """The network's output for `X` in inference mode, in batches if asked."""
+        X = self._as_input(X)
+        if batch_size is None or batch_size >= X.shape[0]:
+            return self.forward(X, inference=True)
+        parts = [
+            self.forward(X[start : start + batch_size], inference=True)
+            for start in range(0, X.shape[0], batch_size)
+        ]
+        return np.concatenate(parts)
+
+    def params(self) -> Iterator[np.ndarray]:
+        """Every trainable array, layer by layer (empty until the first forward)."""
+        for layer in self.layers:
+            yield from layer.params
+
+    def param_grads(self) -> Iterator[np.ndarray]:
+        """The gradients of `params()`, in the same order, after `backward`."""
+        for layer in self.layers:
+            yield from layer.param_grads
+
+    @property
+    def built(self) -> bool:
+        """True once every layer has been set up by a forward pass."""
+        return not any(layer.first for layer in self.layers)
+
+    def reset(self) -> None:
+        """Return to the state just after construction: the generator rewinds to its
+        seeded start and every layer is set up afresh on the next forward, so the
+        initial weights are the same as the first time."""
+        self.rng.bit_generator.state = self._initial_rng_state
+        for layer in self.layers:
+            layer.reset()
+
+    def count_params(self) -> int:
+        """Number of trainable values."""
+        return int(sum(p.size for p in self.params()))
+
+    def summary(self, input_shape: tuple[int, ...] | None = None) -> str:
+        """A table of layers, output shapes and parameter counts.
+
+        Before the first forward the shapes are unknown; give `input_shape` (without the
+        batch axis) to build the network with one zero example in inference mode, which
+        draws the same initial weights that training would.
+        """
+        if input_shape is not None and not self.built:
+            self.forward(np.zeros((1, *input_shape), dtype=self.dtype), inference=True)
+        rows = [("layer", "output shape", "params")]
+        for layer in self.layers:
+            shape = "?" if layer.output_shape is None else str((None, *layer.output_shape))
+            count = sum(p.size for p in layer.params)
+            rows.append((f"{layer.index} {layer!r}", shape, f"{count:,}"))
+        widths = [max(len(row[i]) for row in rows) for i in range(3)]
+        lines = [f"{a:<{widths[0]}}  {b:<{widths[1]}}  {c:>{widths[2]}}" for a, b, c in rows]
+        rule = "-" * len(lines[0])
+        total = f"total trainable parameters: {self.count_params():,}"
+        if not self.built:
+            total += " (not built yet: call forward, or summary(input_shape=...))"
+        extra = f"loss: {self.loss!r}, dtype: {self.dtype.name}, seed: {self.seed}"
+        return "\n".join([lines[0], rule, *lines[1:], rule, total, extra])
+
+    def _as_input(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x)
+        if x.ndim < 2:
+            raise ShapeError(
+                f"NeuralNetwork: input must have a batch axis, e.g. shape (batch, features); "
+                f"received {x.shape}"
+            )
+        return x.astype(self.dtype, copy=False)
+
+    def __repr__(self) -> str:
+        inner = ",\n".join(f"    {layer!r}" for layer in self.layers)
+        return (
+            f"NeuralNetwork(layers=[\n{inner}\n  ], loss={self.loss!r}, "
+            f"seed={self.seed}, dtype={self.dtype.name})"
+        )

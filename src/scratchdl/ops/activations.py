@@ -1,0 +1,153 @@
+"""Element-wise activations and softmax. Each keeps its input's dtype."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+
+from scratchdl.core import Operation
+
+
+class Linear(Operation):
+    """The identity: output equals input."""
+
+    def _output(self, inference: bool) -> np.ndarray:
+        return self.input_
+
+    def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
+        return output_grad
+
+
+class Sigmoid(Operation):
+    """Logistic function 1 / (1 + exp(-x)), without overflow for any finite input.
+
+    The input is clipped to the range where exp stays finite and normal in its dtype
+    (about ±67 for float32); beyond it the result is 0 or 1 to the dtype's precision.
+    """
+
+    def _output(self, inference: bool) -> np.ndarray:
+        x = self.input_
+        limit = _exp_limit(x.dtype)
+        out = np.clip(x, -limit, limit)
+        np.negative(out, out=out)
+        np.exp(out, out=out)
+        out += 1
+        return np.reciprocal(out, out=out)
+
+    def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
+        s = self.output
+        return output_grad * s * (1 - s)
+
+
+class Tanh(Operation):
+    """Hyperbolic tangent, element-wise."""
+
+    def _output(self, inference: bool) -> np.ndarray:
+        return np.tanh(self.input_)
+
+    def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
+        return output_grad * (1 - self.output * self.output)
+
+
+class ReLU(Operation):
+    """max(x, 0). The gradient passes where the input is positive."""
+
+    def _output(self, inference: bool) -> np.ndarray:
+        return np.maximum(self.input_, 0)
+
+    def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
+        return output_grad * (self.input_ > 0)
+
+
+class LeakyReLU(Operation):
+    """x where x > 0, else alpha * x."""
+
+    def __init__(self, alpha: float = 0.01) -> None:
+        if not 0 <= alpha < 1:
+            raise ValueError(f"LeakyReLU: alpha must be in [0, 1). Received: alpha={alpha}")
+        self.alpha = float(alpha)
+
+    def _output(self, inference: bool) -> np.ndarray:
+        x = self.input_
+        return np.where(x > 0, x, self.alpha * x)
+
+    def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
+        return np.where(self.input_ > 0, output_grad, self.alpha * output_grad)
+
+    def __repr__(self) -> str:
+        return f"LeakyReLU(alpha={self.alpha})"
+
+
+class Softmax(Operation):
+    """Softmax over the last axis, computed stably by subtracting the row maximum.
+
+    As the last operation before `SoftmaxCrossEntropy` it is not needed: that loss takes
+    logits. Use it when a model should output probabilities.
+    """
+
+    def _output(self, inference: bool) -> np.ndarray:
+        return softmax(self.input_)
+
+    def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
+        s = self.output
+        return s * (output_grad - np.sum(output_grad * s, axis=-1, keepdims=True))
+
+
+def softmax(x: np.ndarray) -> np.ndarray:
+    """Softmax over the last axis of `x`, in `x`'s dtype, with no overflow or underflow."""
+    out = x - x.max(axis=-1, keepdims=True)
+    np.maximum(out, -_exp_limit(out.dtype), out=out)
+    np.exp(out, out=out)
+    out /= out.sum(axis=-1, keepdims=True)
+    return out
+
+
+def softmax_and_log_softmax(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(softmax(x), log(softmax(x))) over the last axis, by log-sum-exp.
+
+    The log is exact for any finite logits; exp is taken of values clipped at
+    -`_exp_limit`, which changes no probability above about 1e-29.
+    """
+    shifted = x - x.max(axis=-1, keepdims=True)
+    exp = np.exp(np.maximum(shifted, -_exp_limit(x.dtype)))
+    sum_exp = exp.sum(axis=-1, keepdims=True)
+    exp /= sum_exp
+    shifted -= np.log(sum_exp)
+    return exp, shifted
+
+
+def _exp_limit(dtype: np.dtype) -> float:
+    """A bound on |x| that keeps exp(-|x|) normal in `dtype`, with room to spare.
+
+    The margin (a factor e^20 above the smallest normal number) lets the result be
+    multiplied by small gradients without underflow; about 67 for float32.
+    """
+    info = np.finfo(dtype if np.issubdtype(dtype, np.floating) else np.float64)
+    return -float(np.log(info.tiny)) - 20.0
+
+
+ACTIVATIONS: dict[str, type[Operation]] = {
+    "linear": Linear,
+    "sigmoid": Sigmoid,
+    "tanh": Tanh,
+    "relu": ReLU,
+    "leaky_relu": LeakyReLU,
+    "softmax": Softmax,
+}
+
+
+def get_activation(spec: Operation | str | None, default: type[Operation] = Sigmoid) -> Operation:
+    """A fresh activation operation from an instance, a name, or None (the default).
+
+    An instance is copied, so one object passed to two layers never shares state.
+    """
+    if spec is None:
+        return default()
+    if isinstance(spec, Operation):
+        return copy.copy(spec)
+    if isinstance(spec, str) and spec.lower() in ACTIVATIONS:
+        return ACTIVATIONS[spec.lower()]()
+    raise ValueError(
+        f"activation must be an Operation or one of {sorted(ACTIVATIONS)}. Received: {spec!r}"
+    )

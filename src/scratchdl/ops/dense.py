@@ -1,0 +1,55 @@
+"""The two operations of a fully connected layer: ``x @ W`` and ``+ b``.
+
+Both accept inputs with any number of leading axes (``(batch, features)`` or
+``(batch, time, features)``); the last axis is the feature axis.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from scratchdl.core import ParamOperation, ShapeError
+
+
+class WeightMultiply(ParamOperation):
+    """Matrix product with a weight matrix ``W`` of shape (in_features, out_features)."""
+
+    def _output(self, inference: bool) -> np.ndarray:
+        x = self.input_
+        if x.ndim < 2 or x.shape[-1] != self.param.shape[0]:
+            raise ShapeError(
+                f"{self.name}: input must have shape (batch, ..., {self.param.shape[0]}), "
+                f"received {x.shape}"
+            )
+        return np.matmul(x, self.param)
+
+    def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
+        return np.matmul(output_grad, self.param.T)
+
+    def _param_grad(self, output_grad: np.ndarray) -> np.ndarray:
+        n_in, n_out = self.param.shape
+        x2 = self.input_.reshape(-1, n_in)
+        return x2.T @ output_grad.reshape(-1, n_out)
+
+
+class BiasAdd(ParamOperation):
+    """Adds a bias row ``b`` of shape (1, features) to every example (and time step)."""
+
+    def __init__(self, param: np.ndarray) -> None:
+        if param.ndim != 2 or param.shape[0] != 1:
+            raise ShapeError(f"BiasAdd: bias must have shape (1, features), received {param.shape}")
+        super().__init__(param)
+
+    def _output(self, inference: bool) -> np.ndarray:
+        if self.input_.shape[-1] != self.param.shape[1]:
+            raise ShapeError(
+                f"{self.name}: input must have shape (batch, ..., {self.param.shape[1]}), "
+                f"received {self.input_.shape}"
+            )
+        return self.input_ + self.param
+
+    def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
+        return output_grad
+
+    def _param_grad(self, output_grad: np.ndarray) -> np.ndarray:
+        return output_grad.reshape(-1, self.param.shape[1]).sum(axis=0, keepdims=True)

@@ -1,0 +1,26 @@
+"""The training loop, its callbacks and metrics."""
+
+from scratchdl.training.callbacks import (
+    Callback,
+    EarlyStopping,
+    History,
+    ProgressBar,
+    TerminateOnNaN,
+    TrainingDiverged,
+)
+from scratchdl.training.metrics import accuracy, mae, r2, rmse
+from scratchdl.training.trainer import Trainer
+
+__all__ = [
+    "Callback",
+    "EarlyStopping",
+    "History",
+    "ProgressBar",
+    "TerminateOnNaN",
+    "Trainer",
+    "TrainingDiverged",
+    "accuracy",
+    "mae",
+    "r2",
+    "rmse",
+]

@@ -1,0 +1,254 @@
+"""Callbacks: objects whose hooks the `Trainer` calls during `fit`.
+
+Hooks, in the order they run (epochs and batches are 0-based, as in Keras):
+
+    on_train_begin(logs)
+      on_epoch_begin(epoch, logs)
+        on_batch_begin(batch, logs)
+        on_before_optimizer_step(batch, logs)   after backward, logs["loss"] is the batch loss
+        on_batch_end(batch, logs)               after the parameters were updated
+      on_epoch_end(epoch, logs)                 logs: loss, and val_loss / val_<metric> when evaluated
+    on_train_end(logs)
+
+Before `on_train_begin` the trainer sets `callback.trainer`; `callback.trainer.net` is the
+network and setting `callback.trainer.stop_training = True` ends training after the epoch.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "Callback",
+    "EarlyStopping",
+    "History",
+    "ProgressBar",
+    "TerminateOnNaN",
+    "TrainingDiverged",
+]
+
+Logs = dict[str, Any]
+
+
+class TrainingDiverged(FloatingPointError):
+    """Training produced a non-finite loss. `history` holds what was recorded until then."""
+
+    def __init__(self, message: str, history: History | None = None) -> None:
+        super().__init__(message)
+        self.history = history
+
+
+class Callback:
+    """Base class with empty hooks; override the ones you need."""
+
+    trainer: Any = None
+
+    def on_train_begin(self, logs: Logs) -> None: ...
+    def on_train_end(self, logs: Logs) -> None: ...
+    def on_epoch_begin(self, epoch: int, logs: Logs) -> None: ...
+    def on_epoch_end(self, epoch: int, logs: Logs) -> None: ...
+    def on_batch_begin(self, batch: int, logs: Logs) -> None: ...
+    def on_before_optimizer_step(self, batch: int, logs: Logs) -> None: ...
+    def on_batch_end(self, batch: int, logs: Logs) -> None: ...
+
+
+class History(Callback):
+    """What `fit` returns: per-epoch logs.
+
+    ``history.history["loss"]`` has the mean training loss of every epoch, aligned with
+    ``history.epoch``; ``history.history["val_loss"]`` and ``["val_<metric>"]`` have one
+    value per evaluation, aligned with ``history.val_epoch`` (evaluations happen every
+    `eval_every` epochs). Epoch numbers are 0-based.
+    """
+
+    def __init__(self) -> None:
+        self.epoch: list[int] = []
+        self.val_epoch: list[int] = []
+        self.history: dict[str, list[float]] = {}
+
+    def on_epoch_end(self, epoch: int, logs: Logs) -> None:
+        self.epoch.append(epoch)
+        if any(key.startswith("val_") for key in logs):
+            self.val_epoch.append(epoch)
+        for key, value in logs.items():
+            self.history.setdefault(key, []).append(float(value))
+
+    def __repr__(self) -> str:
+        keys = ", ".join(f"{k}: {len(v)}" for k, v in self.history.items())
+        return f"History(epochs={len(self.epoch)}, {keys})"
+
+
+def _mode_for(monitor: str, mode: str) -> str:
+    if mode not in ("auto", "min", "max"):
+        raise ValueError(f"mode must be 'auto', 'min' or 'max'. Received: mode={mode!r}")
+    if mode != "auto":
+        return mode
+    return "max" if any(word in monitor for word in ("acc", "r2")) else "min"
+
+
+class EarlyStopping(Callback):
+    """Stop when `monitor` has not improved for `patience` evaluations; restore the best.
+
+    An improvement is a value better than the best so far by more than `min_delta`.
+    With ``restore_best=True`` the parameters that gave the best value are copied (the
+    arrays, not the network) when it is reached and written back into the network at
+    the end of training, whether training stopped early or ran all its epochs.
+    ``Trainer.fit(early_stopping=True)``, the book's option, is
+    ``EarlyStopping(patience=0)``: stop at the first evaluation that is not better.
+    """
+
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        patience: int = 0,
+        min_delta: float = 0.0,
+        restore_best: bool = True,
+        mode: str = "auto",
+    ) -> None:
+        if int(patience) != patience or patience < 0:
+            raise ValueError(
+                f"EarlyStopping: patience must be an integer >= 0. Received: patience={patience}"
+            )
+        if not min_delta >= 0:
+            raise ValueError(
+                f"EarlyStopping: min_delta must be >= 0. Received: min_delta={min_delta}"
+            )
+        self.monitor = monitor
+        self.patience = int(patience)
+        self.min_delta = float(min_delta)
+        self.restore_best = bool(restore_best)
+        self.mode = _mode_for(monitor, mode)
+        self._reset()
+
+    def _reset(self) -> None:
+        self.best: float | None = None
+        self.best_epoch: int | None = None
+        self.best_params: list[np.ndarray] | None = None
+        self.wait = 0
+        self.stopped_epoch: int | None = None
+
+    def _improved(self, value: float) -> bool:
+        if self.best is None:
+            return True
+        if self.mode == "min":
+            return value < self.best - self.min_delta
+        return value > self.best + self.min_delta
+
+    def on_train_begin(self, logs: Logs) -> None:
+        self._reset()
+
+    def on_epoch_end(self, epoch: int, logs: Logs) -> None:
+        if self.monitor not in logs:
+            return
+        value = float(logs[self.monitor])
+        if math.isfinite(value) and self._improved(value):
+            self.best, self.best_epoch, self.wait = value, epoch, 0
+            if self.restore_best:
+                self.best_params = [p.copy() for p in self.trainer.net.params()]
+            return
+        self.wait += 1
+        if self.wait > self.patience:
+            self.stopped_epoch = epoch
+            self.trainer.stop_training = True
+
+    def on_train_end(self, logs: Logs) -> None:
+        if self.restore_best and self.best_params is not None:
+            for param, best in zip(self.trainer.net.params(), self.best_params, strict=True):
+                param[...] = best
+
+    def __repr__(self) -> str:
+        return (
+            f"EarlyStopping(monitor={self.monitor!r}, patience={self.patience}, "
+            f"min_delta={self.min_delta:g}, restore_best={self.restore_best})"
+        )
+
+
+class TerminateOnNaN(Callback):
+    """Raise `TrainingDiverged` when a batch's loss is not finite.
+
+    It checks before the optimizer step, so that batch's gradients are never applied and
+    the network keeps the parameters that the last finite step produced.
+    """
+
+    def on_before_optimizer_step(self, batch: int, logs: Logs) -> None:
+        loss = logs["loss"]
+        if not math.isfinite(loss):
+            epoch = self.trainer.epoch
+            raise TrainingDiverged(
+                f"training loss is {loss} at epoch {epoch + 1}, batch {batch + 1}; stopped before "
+                "applying that batch, so the network keeps its last parameters. Try a lower "
+                "learning rate, gradient clipping (clip_norm=...) or standardised inputs.",
+                history=self.trainer.history,
+            )
+
+
+class ProgressBar(Callback):
+    """A tqdm bar per epoch (loss and examples per second) on a terminal; otherwise, and
+    after every evaluation, a one-line summary. ``verbose=2`` prints a line every epoch."""
+
+    def __init__(self, verbose: int = 1, stream: Any = None) -> None:
+        self.verbose = int(verbose)
+        self.stream = stream if stream is not None else sys.stderr
+        self._bar: Any = None
+        self.use_bar = False
+
+    def on_train_begin(self, logs: Logs) -> None:
+        self.use_bar = False
+        if self.verbose and getattr(self.stream, "isatty", lambda: False)():
+            try:
+                import tqdm  # noqa: F401
+            except ImportError:
+                pass
+            else:
+                self.use_bar = True
+
+    def on_epoch_begin(self, epoch: int, logs: Logs) -> None:
+        self._start = time.perf_counter()
+        self._seen = 0
+        self._loss_sum = 0.0
+        if self.use_bar:
+            from tqdm.auto import tqdm
+
+            self._bar = tqdm(
+                total=self.trainer.n_train,
+                desc=f"epoch {epoch + 1}/{self.trainer.epochs}",
+                unit="ex",
+                unit_scale=True,
+                leave=False,
+                file=self.stream,
+                dynamic_ncols=True,
+            )
+
+    def on_batch_end(self, batch: int, logs: Logs) -> None:
+        size = logs["size"]
+        self._seen += size
+        self._loss_sum += logs["loss"] * size
+        if self._bar is not None:
+            self._bar.update(size)
+            if batch % 25 == 0:
+                self._bar.set_postfix(loss=f"{self._loss_sum / self._seen:.4f}", refresh=False)
+
+    def on_epoch_end(self, epoch: int, logs: Logs) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+        evaluated = any(key.startswith("val_") for key in logs)
+        if self.verbose >= 2 or (self.verbose and evaluated):
+            seconds = time.perf_counter() - self._start
+            parts = [f"{k} {v:.4f}" for k, v in logs.items()]
+            print(
+                f"epoch {epoch + 1}/{self.trainer.epochs}: "
+                + ", ".join(parts)
+                + f" ({seconds:.1f} s, {self._seen / max(seconds, 1e-9):,.0f} ex/s)",
+                file=self.stream,
+            )
+
+    def on_train_end(self, logs: Logs) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None

@@ -1,0 +1,29 @@
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(12345)
+
+
+def away_from_zero(x: np.ndarray, margin: float = 0.05) -> np.ndarray:
+    """Push values within `margin` of 0 out to ±margin, keeping their sign (avoid kinks)."""
+    x = x.copy()
+    small = np.abs(x) < margin
+    x[small] = np.where(x[small] >= 0, margin, -margin)
+    return x
+
+
+def data_dir() -> Path | None:
+    """The shared data folder named by SCRATCHDL_DATA, if it exists."""
+    value = os.environ.get("SCRATCHDL_DATA")
+    if value and Path(value).is_dir():
+        return Path(value)
+    fallback = REPO.parent / "shared" / "data"
+    return fallback if fallback.is_dir() else None
