@@ -156,3 +156,18 @@ def test_network_argument_errors():
         NeuralNetwork([layer, layer], MeanSquaredError())
     with pytest.raises(ShapeError, match="must have a batch axis"):
         make_net().forward(np.zeros(4))
+
+
+def test_train_batch_skips_only_the_data_gradient(rng):
+    net = make_net()
+    x, y = rng.standard_normal((4, 4)), rng.integers(0, 3, 4)
+    net.train_batch(x, y)
+    assert net.layers[0].operations[0].input_grad is None  # x @ W's gradient w.r.t. x
+    assert net.layers[0].operations[1].input_grad is not None
+    assert len(list(net.param_grads())) == 6
+    grads = [g.copy() for g in net.param_grads()]
+    net.forward(x)
+    net.loss.forward(net.layers[-1].output, y)
+    assert net.backward(net.loss.backward()).shape == x.shape  # the book's backward returns it
+    for a, b in zip(grads, net.param_grads(), strict=True):
+        np.testing.assert_array_equal(a, b)

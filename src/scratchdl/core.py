@@ -10,19 +10,22 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["Operation", "ParamOperation", "ShapeError", "check_shape"]
+__all__ = ["Operation", "ParamOperation", "ShapeError", "shape_error"]
 
 
 class ShapeError(ValueError):
     """An array does not have the shape an operation, layer or loss expects."""
 
 
-def check_shape(where: str, what: str, expected: tuple, received: tuple) -> None:
-    """Raise `ShapeError` naming `where` and `what` unless the shapes are equal."""
-    if tuple(expected) != tuple(received):
-        raise ShapeError(
-            f"{where}: {what} must have shape {tuple(expected)}, received {tuple(received)}"
-        )
+def shape_error(where: str, what: str, expected: tuple, received: tuple) -> ShapeError:
+    """The `ShapeError` for `what` in `where`: expected one shape, received another.
+
+    Callers compare shapes themselves (``if a.shape != b.shape: raise shape_error(...)``),
+    so the message is only built on the error path.
+    """
+    return ShapeError(
+        f"{where}: {what} must have shape {tuple(expected)}, received {tuple(received)}"
+    )
 
 
 class Operation:
@@ -35,7 +38,7 @@ class Operation:
 
     input_: np.ndarray
     output: np.ndarray
-    input_grad: np.ndarray
+    input_grad: np.ndarray | None
 
     @property
     def name(self) -> str:
@@ -52,15 +55,25 @@ class Operation:
         self.output = self._output(inference)
         return self.output
 
-    def backward(self, output_grad: np.ndarray) -> np.ndarray:
-        """Return d(loss)/d(input) given d(loss)/d(output), after checking both shapes."""
+    def backward(self, output_grad: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
+        """Return d(loss)/d(input) given d(loss)/d(output), after checking both shapes.
+
+        With ``need_input_grad=False`` only the parameter gradients are computed and None
+        is returned: the network asks this of its first operation, whose input is the
+        data (for the first `Dense` layer that saves a third of its matrix work).
+        """
         output = getattr(self, "output", None)
         if output is None:
             raise RuntimeError(f"{self.name}: backward() called before forward()")
-        check_shape(self.name, "output_grad", output.shape, output_grad.shape)
+        if output_grad.shape != output.shape:
+            raise shape_error(self.name, "output_grad", output.shape, output_grad.shape)
         self._compute_param_grads(output_grad)
+        if not need_input_grad:
+            self.input_grad = None
+            return None
         self.input_grad = self._input_grad(output_grad)
-        check_shape(self.name, "input_grad", self.input_.shape, self.input_grad.shape)
+        if self.input_grad.shape != self.input_.shape:
+            raise shape_error(self.name, "input_grad", self.input_.shape, self.input_grad.shape)
         return self.input_grad
 
     @property
@@ -107,7 +120,8 @@ class ParamOperation(Operation):
 
     def _compute_param_grads(self, output_grad: np.ndarray) -> None:
         self.param_grad = self._param_grad(output_grad)
-        check_shape(self.name, "param_grad", self.param.shape, self.param_grad.shape)
+        if self.param_grad.shape != self.param.shape:
+            raise shape_error(self.name, "param_grad", self.param.shape, self.param_grad.shape)
 
     def _param_grad(self, output_grad: np.ndarray) -> np.ndarray:
         raise NotImplementedError(f"{self.name} must implement _param_grad")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from scratchdl.core import ShapeError, check_shape
-from scratchdl.ops.activations import softmax_and_log_softmax
+from scratchdl.core import ShapeError, shape_error
+from scratchdl.ops.activations import _exp_limit
 
 __all__ = ["Loss", "MeanSquaredError", "SoftmaxCrossEntropy"]
 
@@ -39,7 +39,8 @@ class Loss:
         if getattr(self, "prediction", None) is None:
             raise RuntimeError(f"{self.name}: backward() called before forward()")
         self.input_grad = self._input_grad()
-        check_shape(self.name, "input_grad", self.prediction.shape, self.input_grad.shape)
+        if self.input_grad.shape != self.prediction.shape:
+            raise shape_error(self.name, "input_grad", self.prediction.shape, self.input_grad.shape)
         return self.input_grad
 
     def _prepare_target(self, prediction: np.ndarray, target: np.ndarray) -> np.ndarray:
@@ -85,7 +86,7 @@ class MeanSquaredError(Loss):
             p = p / self._row_sum
         self._normalized = p
         diff = p - self.target
-        return float(np.sum(diff * diff)) / p.shape[0]
+        return float((diff * diff).sum()) / p.shape[0]
 
     def _input_grad(self) -> np.ndarray:
         q = self._normalized
@@ -133,8 +134,8 @@ class SoftmaxCrossEntropy(Loss):
                 )
             labels = labels.astype(np.int64)
         n_classes = prediction.shape[-1]
-        bad = (labels < 0) | (labels >= n_classes)
-        if np.any(bad):
+        if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
+            bad = (labels < 0) | (labels >= n_classes)
             where = tuple(int(i[0]) for i in np.nonzero(bad))
             raise ValueError(
                 f"{self.name}: class labels must be in [0, {n_classes}). "
@@ -145,14 +146,20 @@ class SoftmaxCrossEntropy(Loss):
 
     def _output(self) -> float:
         z = self.prediction
-        self._softmax, log_softmax = softmax_and_log_softmax(z)
-        self._count = int(np.prod(z.shape[:-1]))
+        n_classes = z.shape[-1]
+        self._count = z.size // n_classes
+        shifted = z - z.max(axis=-1, keepdims=True)
+        exp = np.exp(np.maximum(shifted, -_exp_limit(z.dtype)))
+        sum_exp = exp.sum(axis=-1, keepdims=True)
+        self._softmax = exp / sum_exp
+        log_sum_exp = np.log(sum_exp)  # log_softmax = shifted - log_sum_exp
         if self._labels is None:
-            total = -np.sum(self.target * log_softmax)
+            total = float((self.target * log_sum_exp).sum()) - float((self.target * shifted).sum())
         else:
-            picked = np.take_along_axis(log_softmax, self._labels[..., None], axis=-1)
-            total = -np.sum(picked)
-        return float(total) / self._count
+            rows = shifted.reshape(-1, n_classes)
+            picked = rows[np.arange(self._count), self._labels.reshape(-1)]
+            total = float(log_sum_exp.sum()) - float(picked.sum())
+        return total / self._count
 
     def _input_grad(self) -> np.ndarray:
         grad = self._softmax.copy()

@@ -88,18 +88,25 @@ class NeuralNetwork:
             x = layer.forward(x, inference)
         return x
 
-    def backward(self, loss_grad: np.ndarray) -> np.ndarray:
-        """Back-propagate `loss_grad` through the layers; returns d(loss)/d(input)."""
+    def backward(self, loss_grad: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
+        """Back-propagate `loss_grad` through the layers; returns d(loss)/d(input).
+
+        ``need_input_grad=False`` skips the gradient with respect to the data (returns None).
+        """
         grad = loss_grad
+        first = self.layers[0]
         for layer in reversed(self.layers):
-            grad = layer.backward(grad)
+            grad = layer.backward(grad, need_input_grad or layer is not first)
         return grad
 
     def train_batch(self, x_batch: np.ndarray, y_batch: np.ndarray) -> float:
-        """Forward, loss and backward on one batch; returns the loss. Does not update."""
+        """Forward, loss and backward on one batch; returns the loss. Does not update.
+
+        The gradient with respect to the data is not computed (nothing uses it).
+        """
         prediction = self.forward(x_batch)
         loss = self.loss.forward(prediction, y_batch)
-        self.backward(self.loss.backward())
+        self.backward(self.loss.backward(), need_input_grad=False)
         return loss
 
     def predict(self, X: np.ndarray, batch_size: int | None = None) -> np.ndarray:

@@ -6,7 +6,7 @@ import copy
 
 import numpy as np
 
-from scratchdl.core import Operation, ShapeError, check_shape
+from scratchdl.core import Operation, ShapeError, shape_error
 
 
 class Layer:
@@ -67,14 +67,20 @@ class Layer:
         self.output_shape = input_.shape[1:]
         return self.output
 
-    def backward(self, output_grad: np.ndarray) -> np.ndarray:
-        """Back-propagate through the operations in reverse; collect `param_grads`."""
+    def backward(self, output_grad: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
+        """Back-propagate through the operations in reverse; collect `param_grads`.
+
+        Returns d(loss)/d(input), or None with ``need_input_grad=False`` (then the first
+        operation skips computing it).
+        """
         output = getattr(self, "output", None)
         if output is None:
             raise RuntimeError(f"{self.name}: backward() called before forward()")
-        check_shape(self.name, "output_grad", output.shape, output_grad.shape)
-        for operation in reversed(self.operations):
-            output_grad = operation.backward(output_grad)
+        if output_grad.shape != output.shape:
+            raise shape_error(self.name, "output_grad", output.shape, output_grad.shape)
+        last = len(self.operations) - 1
+        for i, operation in enumerate(reversed(self.operations)):
+            output_grad = operation.backward(output_grad, need_input_grad or i < last)
         self._param_grads()
         return output_grad
 

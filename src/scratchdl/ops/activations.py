@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 
 import numpy as np
 
@@ -103,20 +104,7 @@ def softmax(x: np.ndarray) -> np.ndarray:
     return out
 
 
-def softmax_and_log_softmax(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(softmax(x), log(softmax(x))) over the last axis, by log-sum-exp.
-
-    The log is exact for any finite logits; exp is taken of values clipped at
-    -`_exp_limit`, which changes no probability above about 1e-29.
-    """
-    shifted = x - x.max(axis=-1, keepdims=True)
-    exp = np.exp(np.maximum(shifted, -_exp_limit(x.dtype)))
-    sum_exp = exp.sum(axis=-1, keepdims=True)
-    exp /= sum_exp
-    shifted -= np.log(sum_exp)
-    return exp, shifted
-
-
+@functools.cache
 def _exp_limit(dtype: np.dtype) -> float:
     """A bound on |x| that keeps exp(-|x|) normal in `dtype`, with room to spare.
 

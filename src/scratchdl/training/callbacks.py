@@ -189,17 +189,22 @@ class TerminateOnNaN(Callback):
 
 class ProgressBar(Callback):
     """A tqdm bar per epoch (loss and examples per second) on a terminal; otherwise, and
-    after every evaluation, a one-line summary. ``verbose=2`` prints a line every epoch."""
+    after every evaluation, a one-line summary. ``verbose=2`` prints a line every epoch.
+    ``bar=True`` forces the bar (when tqdm is installed), ``bar=False`` turns it off."""
 
-    def __init__(self, verbose: int = 1, stream: Any = None) -> None:
+    def __init__(self, verbose: int = 1, stream: Any = None, bar: bool | None = None) -> None:
         self.verbose = int(verbose)
         self.stream = stream if stream is not None else sys.stderr
+        self.bar = bar  # None: a bar when the stream is a terminal and tqdm is installed
         self._bar: Any = None
         self.use_bar = False
 
     def on_train_begin(self, logs: Logs) -> None:
+        wanted = self.bar
+        if wanted is None:
+            wanted = bool(self.verbose) and getattr(self.stream, "isatty", lambda: False)()
         self.use_bar = False
-        if self.verbose and getattr(self.stream, "isatty", lambda: False)():
+        if wanted:
             try:
                 import tqdm  # noqa: F401
             except ImportError:

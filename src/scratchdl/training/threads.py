@@ -1,10 +1,14 @@
 """How many BLAS threads the training loop uses.
 
-Small matrix products (a batch of 60 through a layer of 89 units) finish before a second
-BLAS thread is worth waking: on the 2-core machines here one thread ran the book's MNIST
-MLP about 1.4x faster than two (see bench/mlp.py). ``"auto"`` therefore uses one thread
-when the batch is small and leaves BLAS alone otherwise. Thread control needs the optional
-`threadpoolctl` package; without it every setting behaves like None.
+Measured on the 2-core machines here (2026-11-28, OpenBLAS 0.3.31, float32, one
+(batch x 784) @ (784 x 89) product plus its weight gradient): two threads took 1.13x,
+0.97x and 1.28x the time of one at batches of 1, 4 and 8, but only 0.58x-0.83x at
+batches of 16 to 128. So ``"auto"`` uses one thread for batches of at most 8 rows and
+leaves BLAS alone otherwise. (An earlier measurement on a busier machine found one thread
+faster at batch 60; `bench/mlp.py` times both, so rerun it before changing this rule.)
+The rule is fixed, not timed at run time, because BLAS results can differ in the last bit
+between thread counts and the same seed must give the same result. Thread control needs
+the optional `threadpoolctl` package; without it every setting behaves like None.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from collections.abc import Iterator
 import numpy as np
 
 #: Batches at most this large train with one BLAS thread under ``"auto"``.
-AUTO_SINGLE_THREAD_MAX_BATCH = 256
+AUTO_SINGLE_THREAD_MAX_BATCH = 8
 
 
 def check_setting(setting: int | str | None) -> int | str | None:

@@ -1,0 +1,47 @@
+import numpy as np
+import pytest
+
+from scratchdl import SGD, Callback, Dense, MeanSquaredError, NeuralNetwork, Trainer
+from scratchdl.training import threads
+
+threadpoolctl = pytest.importorskip("threadpoolctl")
+
+
+def blas_threads_now() -> int:
+    return min(p["num_threads"] for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas")
+
+
+def test_auto_rule():
+    assert threads.choose("auto", 8) == 1
+    assert threads.choose("auto", 9) is None
+    assert threads.choose(3, 60) == 3
+    assert threads.choose(None, 1) is None
+
+
+@pytest.mark.parametrize("bad", [0, -2, "many", 1.5, True])
+def test_bad_settings(bad):
+    with pytest.raises(ValueError, match="blas_threads must be"):
+        threads.check_setting(bad)
+
+
+def test_fit_applies_and_restores_the_thread_count(rng):
+    seen = []
+
+    class Watch(Callback):
+        def on_batch_begin(self, batch, logs):
+            seen.append(blas_threads_now())
+
+    before = blas_threads_now()
+    net = NeuralNetwork([Dense(2)], MeanSquaredError(), seed=0)
+    X, y = rng.standard_normal((20, 3)), rng.standard_normal((20, 2))
+    Trainer(net, SGD(0.1), blas_threads=1).fit(
+        X, y, epochs=1, batch_size=10, callbacks=[Watch()], verbose=0
+    )
+    assert seen == [1, 1]
+    assert blas_threads_now() == before
+    seen.clear()
+    Trainer(net, SGD(0.1), blas_threads=None).fit(
+        X, y, epochs=1, batch_size=10, callbacks=[Watch()], verbose=0
+    )
+    assert seen == [before, before]
+    np.testing.assert_equal(blas_threads_now(), before)
