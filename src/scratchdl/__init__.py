@@ -13,6 +13,7 @@ Everything public is importable from here, e.g.
 
 from scratchdl import gradcheck
 from scratchdl.core import Operation, ParamOperation, ShapeError
+from scratchdl.io import ModelFormatError, load
 from scratchdl.layers import Dense, Layer, OperationLayer
 from scratchdl.losses import Loss, MeanSquaredError, SoftmaxCrossEntropy
 from scratchdl.network import NeuralNetwork
@@ -79,6 +80,7 @@ __all__ = [
     "LinearDecay",
     "Loss",
     "MeanSquaredError",
+    "ModelFormatError",
     "NeuralNetwork",
     "Operation",
     "OperationLayer",
@@ -103,6 +105,7 @@ __all__ = [
     "__version__",
     "accuracy",
     "gradcheck",
+    "load",
     "mae",
     "r2",
     "rmse",

@@ -89,6 +89,10 @@ class Operation:
     def _compute_param_grads(self, output_grad: np.ndarray) -> None:
         """Hook for operations with parameters; called by `backward` before `_input_grad`."""
 
+    def get_config(self) -> dict:
+        """Constructor arguments that rebuild this operation (for model files)."""
+        return {}
+
     def _output(self, inference: bool) -> np.ndarray:
         raise NotImplementedError(f"{self.name} must implement _output")
 

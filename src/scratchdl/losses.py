@@ -52,6 +52,10 @@ class Loss:
             )
         return target.astype(prediction.dtype, copy=False)
 
+    def get_config(self) -> dict:
+        """Constructor arguments that rebuild this loss (for model files)."""
+        return {}
+
     def _output(self) -> float:
         raise NotImplementedError(f"{self.name} must implement _output")
 
@@ -95,6 +99,9 @@ class MeanSquaredError(Loss):
             # d q_j / d p_i = (delta_ij - q_j) / s for q = p / s, s = sum(p)
             grad = (grad - np.sum(grad * q, axis=-1, keepdims=True)) / self._row_sum
         return grad
+
+    def get_config(self) -> dict:
+        return {"normalize": self.normalize}
 
     def __repr__(self) -> str:
         return "MeanSquaredError(normalize=True)" if self.normalize else "MeanSquaredError()"

@@ -143,6 +143,20 @@ class NeuralNetwork:
         for layer in self.layers:
             layer.reset()
 
+    def save(self, path: str) -> None:
+        """Write the architecture and parameters to `path` (a safetensors file), atomically.
+
+        Read it back with `scratchdl.load(path)`."""
+        from scratchdl.io.model import save
+
+        save(self, path)
+
+    def load_weights(self, path: str, check_finite: bool = False) -> None:
+        """Copy the parameters saved at `path` into this built network of the same architecture."""
+        from scratchdl.io.model import load_weights
+
+        load_weights(self, path, check_finite)
+
     def count_params(self) -> int:
         """Number of trainable values."""
         return int(sum(p.size for p in self.params()))

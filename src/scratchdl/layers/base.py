@@ -94,6 +94,26 @@ class Layer:
     def _setup_layer(self, input_: np.ndarray) -> None:
         raise NotImplementedError(f"{type(self).__name__} must implement _setup_layer")
 
+    def get_config(self) -> dict:
+        """Constructor arguments that rebuild this layer (for model files)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement get_config to be saved")
+
+    def param_shapes(self, input_shape: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
+        """Names and shapes of the parameters for examples of `input_shape` (no batch axis),
+        in `params` order, computed without allocating anything."""
+        return {}
+
+    def compute_output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """The output shape (no batch axis) for examples of `input_shape`."""
+        return tuple(input_shape)
+
+    @property
+    def param_names(self) -> list[str]:
+        """Names of `params`, in order (as model files store them)."""
+        if self.input_shape is None:
+            return []
+        return list(self.param_shapes(self.input_shape))
+
     def _params(self) -> None:
         self.params = [p for op in self.operations for p in op.params]
 
@@ -130,6 +150,9 @@ class OperationLayer(Layer):
         if hasattr(op, "rng"):
             op.rng = self.rng
         self.operations = [op]
+
+    def get_config(self) -> dict:
+        return {"operation": self.operation}
 
     def __repr__(self) -> str:
         return repr(self.operation)

@@ -44,5 +44,8 @@ class Dropout(Operation):
             return output_grad
         return output_grad * self.mask
 
+    def get_config(self) -> dict:
+        return {"keep_prob": self.keep_prob}
+
     def __repr__(self) -> str:
         return f"Dropout(keep_prob={self.keep_prob})"
