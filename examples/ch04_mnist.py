@@ -2,8 +2,12 @@
 
 The book's settings: batches of 60, pixels scaled by the training set's mean and standard
 deviation (one number each, as the book), the test set used for evaluation every 10
-epochs, and the Trainer's early stopping on (the book's default). Each experiment runs
-for several seeds; the table shows the median test accuracy and the range.
+epochs, and the Trainer's early stopping on (the book's default). One deliberate change:
+the book's early stopping compared its reported cross-entropy, which had an extra
+(1-t)·log(1-p) term; the true cross-entropy that ours reports starts rising (the model
+grows overconfident) while the accuracy still improves, so these runs stop, and restore
+the best weights, on validation accuracy instead. Each experiment runs for several seeds;
+the table shows the median test accuracy and the range.
 
     python examples/ch04_mnist.py                       # every experiment, 3 seeds
     python examples/ch04_mnist.py --only modern --seeds 1
@@ -26,6 +30,7 @@ from scratchdl import (
     AdamW,
     CosineDecay,
     Dense,
+    EarlyStopping,
     Linear,
     MeanSquaredError,
     NeuralNetwork,
@@ -52,7 +57,9 @@ class Experiment:
     batch_size: int = 60
     eval_every: int = 10
     one_hot_targets: bool = False
-    early_stopping: bool = True  # the book's Trainer default
+    early_stopping: bool = (
+        True  # the book's Trainer default, here on validation accuracy (see below)
+    )
 
 
 def mlp(hidden: Dense, out: Dense, loss, seed: int) -> NeuralNetwork:
@@ -118,7 +125,7 @@ EXPERIMENTS = [
     ),
     Experiment(
         "glorot_sigmoid",
-        "+ glorot init, sigmoid hidden layer (momentum, lr 0.15 → 0.05 linear, 25 epochs)",
+        "+ glorot init, sigmoid hidden layer",
         "97.46%",
         0.9746,
         lambda s: (
@@ -128,9 +135,9 @@ EXPERIMENTS = [
                 SoftmaxCrossEntropy(),
                 s,
             ),
-            SGDMomentum(0.15, 0.9, final_lr=0.05, decay_type="linear"),
+            SGDMomentum(0.2, 0.9, final_lr=0.05, decay_type="exponential"),
         ),
-        epochs=25,
+        epochs=50,
     ),
     Experiment(
         "glorot_tanh",
@@ -144,9 +151,9 @@ EXPERIMENTS = [
                 SoftmaxCrossEntropy(),
                 s,
             ),
-            SGDMomentum(0.15, 0.9, final_lr=0.05, decay_type="linear"),
+            SGDMomentum(0.2, 0.9, final_lr=0.05, decay_type="exponential"),
         ),
-        epochs=25,
+        epochs=50,
     ),
     Experiment(
         "deep_dropout",
@@ -218,7 +225,8 @@ def run(experiment: Experiment, seed: int, data: tuple[np.ndarray, ...], verbose
     start = time.perf_counter()
     history = trainer.fit(
         X_train, y_train, X_test, y_test_fit, epochs=experiment.epochs, eval_every=experiment.eval_every,
-        batch_size=experiment.batch_size, seed=seed, verbose=verbose, early_stopping=experiment.early_stopping,
+        batch_size=experiment.batch_size, seed=seed, verbose=verbose, early_stopping=False,
+        callbacks=[EarlyStopping(monitor="val_accuracy")] if experiment.early_stopping else [],
     )  # fmt: skip
     minutes = (time.perf_counter() - start) / 60
     prediction = net.predict(X_test, batch_size=2000)

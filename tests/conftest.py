@@ -6,6 +6,10 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
+# No test reaches the internet: dataset loaders must not download. The download tests
+# serve files on 127.0.0.1 and lift this for themselves.
+os.environ["SCRATCHDL_OFFLINE"] = "1"
+
 
 @pytest.fixture
 def rng() -> np.random.Generator:
@@ -24,6 +28,6 @@ def data_dir() -> Path | None:
     """The shared data folder named by SCRATCHDL_DATA, if it exists."""
     value = os.environ.get("SCRATCHDL_DATA")
     if value and Path(value).is_dir():
-        return Path(value)
+        return Path(value).resolve()
     fallback = REPO.parent / "shared" / "data"
     return fallback if fallback.is_dir() else None

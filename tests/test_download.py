@@ -64,6 +64,7 @@ def server():
 @pytest.fixture
 def isolated(tmp_path, monkeypatch):
     monkeypatch.delenv("SCRATCHDL_DATA", raising=False)
+    monkeypatch.delenv("SCRATCHDL_OFFLINE", raising=False)  # these tests download from 127.0.0.1
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     return tmp_path
 
@@ -115,6 +116,17 @@ def test_download_false_never_touches_the_network(server, isolated):
     with pytest.raises(FileNotFoundError, match="not found"):
         find_file(remote, download=False)
     assert server.hits == {}
+
+
+def test_offline_environment_variable_never_touches_the_network(server, isolated, monkeypatch):
+    server.files["/a/data.bin"] = GOOD
+    remote = RemoteFile("toy", "data.bin", SHA, (f"{server.url}/a/data.bin",))
+    monkeypatch.setenv("SCRATCHDL_OFFLINE", "1")
+    with pytest.raises(FileNotFoundError, match="SCRATCHDL_OFFLINE"):
+        find_file(remote)
+    assert server.hits == {}
+    monkeypatch.setenv("SCRATCHDL_OFFLINE", "0")
+    assert find_file(remote).read_bytes() == GOOD
 
 
 def test_plain_http_is_refused_except_on_loopback(tmp_path):

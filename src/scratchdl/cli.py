@@ -1,120 +1,325 @@
-"""The `scratchdl` command.
+"""The `scratchdl` command (also ``python -m scratchdl``).
 
-scratchdl demo     train a small network on scikit-learn's bundled 8x8 digits
-scratchdl info     versions, BLAS, threads, data folders and which datasets are present
+    scratchdl demo                        train on scikit-learn's 8x8 digits, no download
+    scratchdl train PRESET [options]      train a preset; writes the model, history and a plot
+    scratchdl evaluate MODEL --data NAME  loss and metrics of a saved model on a test set
+    scratchdl predict MODEL INPUT.npy     predictions for the examples in a .npy file
+    scratchdl info                        versions, BLAS, threads, data folders, datasets present
+
+Mistakes in the input (a missing path, a corrupt file, an unknown preset, a negative epoch
+count) exit with status 2 and one line saying what is wrong; ``--debug`` shows the traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
 
 import numpy as np
 
 import scratchdl
+from scratchdl.core import ShapeError
+from scratchdl.data.datasets import DataFileError
+from scratchdl.data.download import DownloadError
+from scratchdl.io.model import ModelFormatError, load_with_metadata
+from scratchdl.presets import DATASETS, PRESETS, Prepared, apply_preprocessing, prepare, split_raw
+from scratchdl.training import Trainer
 
 
 class UsageError(Exception):
     """A problem with the user's input: printed as one line, exit status 2."""
 
 
+def _positive(name: str, value: int | None) -> None:
+    if value is not None and value < 1:
+        raise UsageError(f"{name} must be a positive integer, received {value}")
+
+
+def _plot_curve(history: Any, path: Path, title: str) -> Path | None:
+    try:
+        from scratchdl import plot
+
+        plot.history(history, path, title=title)
+    except ImportError:
+        return None
+    return path
+
+
+def _check_data_dir(data_dir: str | None) -> None:
+    if data_dir is not None and not Path(data_dir).is_dir():
+        raise UsageError(f"--data-dir {data_dir} is not a folder")
+
+
+def _train(preset_name: str, epochs: int | None, batch_size: int | None, lr: float | None, seed: int,
+           data_dir: str | None, out: Path, verbose: int) -> None:  # fmt: skip
+    if preset_name not in PRESETS:
+        raise UsageError(f"unknown preset {preset_name!r}; choose one of: {', '.join(PRESETS)}")
+    _positive("--epochs", epochs)
+    _positive("--batch-size", batch_size)
+    if lr is not None and not lr > 0:
+        raise UsageError(f"--lr must be positive, received {lr}")
+    _check_data_dir(data_dir)
+    preset = PRESETS[preset_name]
+    data: Prepared = prepare(preset.dataset, data_dir)
+    net, optimizer = preset.build(seed, lr)
+    metrics = ["accuracy"] if data.task == "classification" else ["mae", "rmse"]
+    trainer = Trainer(net, optimizer, metrics=metrics)
+    epochs = epochs or preset.epochs
+    print(f"{preset.name}: {preset.description}")
+    print(
+        f"{preset.dataset}: {len(data.X_train):,} training and {len(data.X_test):,} test examples"
+    )
+    start = time.perf_counter()
+    history = trainer.fit(
+        data.X_train, data.y_train, data.X_test, data.y_test, epochs=epochs,
+        eval_every=min(preset.eval_every, epochs), batch_size=batch_size or preset.batch_size,
+        seed=seed, verbose=verbose, **preset.fit_options,
+    )  # fmt: skip
+    seconds = time.perf_counter() - start
+    scores = trainer.evaluate(data.X_test, data.y_test)
+    out.mkdir(parents=True, exist_ok=True)
+    model_path = out / f"{preset.name}.safetensors"
+    net.save(model_path, metadata=preset.metadata(data))
+    history_path = out / f"{preset.name}-history.json"
+    history_path.write_text(
+        json.dumps({"epoch": history.epoch, "val_epoch": history.val_epoch, **history.history})
+    )
+    curve = _plot_curve(history, out / f"{preset.name}-curve.png", preset.name)
+    shown = ", ".join(
+        f"{k} {v:.2%}" if k == "accuracy" else f"{k} {v:.4f}" for k, v in scores.items()
+    )
+    print(f"test {shown} after {len(history.epoch)} epochs in {seconds:.1f} s")
+    print(f"model:   {model_path}")
+    print(f"history: {history_path}")
+    print(
+        f"curve:   {curve}"
+        if curve
+        else "curve:   not drawn (install matplotlib: pip install 'scratchdl[plot]')"
+    )
+
+
 def cmd_demo(args: argparse.Namespace) -> None:
     try:
-        from sklearn.datasets import load_digits
+        import sklearn  # noqa: F401
     except ImportError:
         raise UsageError(
-            "the demo trains on scikit-learn's bundled digits; install it with "
-            "`pip install 'scratchdl[demo]'` (or `pip install scikit-learn`)"
+            "the demo trains on scikit-learn's bundled digits; install it with `pip install 'scratchdl[demo]'`"
         ) from None
-    from scratchdl import Adam, Dense, Linear, NeuralNetwork, ReLU, SoftmaxCrossEntropy, Trainer
-    from scratchdl.data import train_test_split
+    _train("digits", args.epochs, None, None, args.seed, None, Path(args.out), verbose=1)
 
-    if args.epochs < 1:
-        raise UsageError(f"--epochs must be a positive integer, received {args.epochs}")
-    X, y = load_digits(return_X_y=True)
-    X = (X / 16.0).astype(np.float32)
-    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.2, seed=args.seed)
-    net = NeuralNetwork(
-        [Dense(64, ReLU(), weight_init="he"), Dense(10, Linear(), weight_init="glorot")],
-        SoftmaxCrossEntropy(),
-        seed=args.seed,
+
+def cmd_train(args: argparse.Namespace) -> None:
+    _train(
+        args.preset,
+        args.epochs,
+        args.batch_size,
+        args.lr,
+        args.seed,
+        args.data_dir,
+        Path(args.out),
+        args.verbose,
     )
-    print(
-        f"digits: {len(X_train)} training and {len(X_test)} test images of 8x8 pixels, 10 classes"
+
+
+def _load(path: str) -> tuple[scratchdl.NeuralNetwork, dict[str, str]]:
+    if not Path(path).is_file():
+        raise UsageError(f"model file {path} does not exist")
+    net, metadata = load_with_metadata(path)
+    return net, metadata
+
+
+def _preprocessing(metadata: dict[str, str]) -> dict[str, Any]:
+    try:
+        prep = json.loads(metadata.get("preprocessing", "{}"))
+    except json.JSONDecodeError:
+        raise ModelFormatError("the model file's preprocessing entry is not JSON") from None
+    if not isinstance(prep, dict):
+        raise ModelFormatError("the model file's preprocessing entry must be an object")
+    return prep
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    net, metadata = _load(args.model)
+    if args.data not in DATASETS:
+        raise UsageError(f"unknown dataset {args.data!r}; choose one of: {', '.join(DATASETS)}")
+    _check_data_dir(args.data_dir)
+    _, _, X_test, y_test, task = split_raw(args.data, args.data_dir)
+    prep = _preprocessing(metadata)
+    expected = tuple(prep.get("example_shape", net.layers[0].input_shape))
+    if X_test.shape[1:] != expected:
+        trained_on = metadata.get("dataset", "the dataset it was trained on")
+        raise UsageError(
+            f"the model takes examples of shape {expected} but the {args.data} test set has {X_test.shape[1:]}; "
+            f"evaluate it on {trained_on}"
+        )
+    X = apply_preprocessing(X_test, prep)
+    metrics = ["accuracy"] if task == "classification" else ["mae", "rmse"]
+    scores = Trainer(net, scratchdl.SGD(0.1), metrics=metrics).evaluate(X, y_test)
+    shown = ", ".join(
+        f"{k} {v:.2%}" if k == "accuracy" else f"{k} {v:.4f}" for k, v in scores.items()
     )
-    print(net.summary(input_shape=(64,)))
-    trainer = Trainer(net, Adam(lr=0.003), metrics=["accuracy"])
-    start = time.perf_counter()
-    trainer.fit(
-        X_train,
-        y_train,
-        X_test,
-        y_test,
-        epochs=args.epochs,
-        eval_every=5,
-        batch_size=32,
-        seed=args.seed,
-        early_stopping=False,
-        verbose=1,
-    )
-    seconds = time.perf_counter() - start
-    scores = trainer.evaluate(X_test, y_test)
-    print(
-        f"test accuracy {scores['accuracy']:.2%} (loss {scores['loss']:.4f}) after {args.epochs} epochs in {seconds:.1f} s"
-    )
+    print(f"{args.model} on the {args.data} test set ({len(X):,} examples): {shown}")
+
+
+def cmd_predict(args: argparse.Namespace) -> None:
+    net, metadata = _load(args.model)
+    path = Path(args.input)
+    if not path.is_file():
+        raise UsageError(f"input file {path} does not exist")
+    try:
+        X = np.load(path, allow_pickle=False)
+    except ValueError as err:
+        raise UsageError(f"{path} is not a numeric .npy array ({err})") from None
+    except OSError as err:
+        raise UsageError(f"{path} cannot be read as .npy ({err})") from None
+    if not isinstance(X, np.ndarray) or not np.issubdtype(X.dtype, np.number):
+        raise UsageError(f"{path} does not hold a numeric array")
+    prep = _preprocessing(metadata)
+    example = tuple(prep.get("example_shape", net.layers[0].input_shape))
+    if X.shape == example:
+        X = X[None]
+    elif X.shape[1:] != example:
+        raise UsageError(
+            f"{path} has shape {X.shape}; the model takes one example of shape {example} or a batch (n, {', '.join(map(str, example))})"
+        )
+    prediction = net.predict(apply_preprocessing(X, prep))
+    classify = metadata.get("task") == "classification"
+    result = prediction.argmax(axis=1) if classify else prediction
+    for i, row in enumerate(result[: args.show]):
+        print(
+            f"{i}: class {row}"
+            if classify
+            else f"{i}: " + " ".join(f"{v:.4f}" for v in np.ravel(row))
+        )
+    if len(result) > args.show:
+        print(f"... {len(result) - args.show} more")
+    if args.out:
+        np.save(args.out, result)
+        print(f"predictions saved to {args.out}")
 
 
 def cmd_info(args: argparse.Namespace) -> None:
-    from scratchdl.data.datasets import BOSTON_FILE, MNIST_FILES, candidate_dirs
+    from scratchdl.data.datasets import (
+        BOSTON_FILE,
+        FASHION_MNIST_FILES,
+        MNIST_FILES,
+        TEXT_FILES,
+        candidate_dirs,
+    )
 
     print(
-        f"scratchdl {scratchdl.__version__}, numpy {np.__version__}, Python {platform.python_version()} on {platform.platform()}"
+        f"scratchdl {scratchdl.__version__}, numpy {np.__version__}, Python {platform.python_version()}, {platform.platform()}"
     )
     try:
         from threadpoolctl import threadpool_info
 
         for pool in threadpool_info():
             print(
-                f"BLAS: {pool.get('internal_api')} {pool.get('version')} ({pool.get('architecture')}), threads {pool.get('num_threads')}"
+                f"BLAS: {pool.get('internal_api')} {pool.get('version')} ({pool.get('architecture')}), {pool.get('num_threads')} threads"
             )
     except ImportError:
         print("BLAS: install threadpoolctl to see the BLAS library and its threads")
+    print(f"CPU cores: {os.cpu_count()}")
     print(f"SCRATCHDL_DATA={os.environ.get('SCRATCHDL_DATA', '(not set)')}")
-    for name, files in (("mnist", list(MNIST_FILES.values())), ("boston", [BOSTON_FILE])):
+    groups = {
+        "mnist": list(MNIST_FILES.values()),
+        "fashion-mnist": list(FASHION_MNIST_FILES.values()),
+        "boston": [BOSTON_FILE],
+        "text": list(TEXT_FILES.values()),
+    }
+    for name, files in groups.items():
         for label, folder in candidate_dirs(name):
             present = sum((folder / f.name).is_file() for f in files)
-            print(f"  {name:<7} {label:<16} {folder}: {present}/{len(files)} files")
+            print(f"  {name:<14} {label:<16} {folder}: {present}/{len(files)} files")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="scratchdl", description="Deep learning from scratch, on NumPy."
+    parser = _Parser(prog="scratchdl", description="Deep learning from scratch, on NumPy.")
+    parser.add_argument("--version", action="version", version=f"scratchdl {scratchdl.__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    demo = sub.add_parser(
+        "demo", parents=[common], help="train on scikit-learn's 8x8 digits (no download)"
     )
-    parser.add_argument("--debug", action="store_true", help="show tracebacks")
-    sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="train on scikit-learn's 8x8 digits (no download)")
-    demo.add_argument("--epochs", type=int, default=30)
+    demo.add_argument("--epochs", type=int, default=None)
     demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--out", default="scratchdl-out", help="folder for the model and the plot")
     demo.set_defaults(func=cmd_demo)
-    info = sub.add_parser("info", help="versions, BLAS, data folders")
+
+    train = sub.add_parser("train", parents=[common], help="train a preset",
+                           description="presets: " + "; ".join(f"{p.name}: {p.description}" for p in PRESETS.values()))  # fmt: skip
+    train.add_argument("preset", help=", ".join(PRESETS))
+    train.add_argument("--epochs", type=int)
+    train.add_argument("--batch-size", type=int)
+    train.add_argument("--lr", type=float)
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--data-dir", help="folder holding the dataset's files")
+    train.add_argument(
+        "--out", default="scratchdl-out", help="folder for the model, history and plot"
+    )
+    train.add_argument("--verbose", type=int, default=1)
+    train.set_defaults(func=cmd_train)
+
+    evaluate = sub.add_parser(
+        "evaluate", parents=[common], help="score a saved model on a test set"
+    )
+    evaluate.add_argument("model")
+    evaluate.add_argument("--data", required=True, help=", ".join(DATASETS))
+    evaluate.add_argument("--data-dir")
+    evaluate.set_defaults(func=cmd_evaluate)
+
+    predict = sub.add_parser(
+        "predict", parents=[common], help="predict the examples in a .npy file"
+    )
+    predict.add_argument("model")
+    predict.add_argument("input", help="a .npy array of raw examples (one example or a batch)")
+    predict.add_argument("--out", help="save the predictions to this .npy file")
+    predict.add_argument("--show", type=int, default=10, help="how many predictions to print")
+    predict.set_defaults(func=cmd_predict)
+
+    info = sub.add_parser("info", parents=[common], help="versions, BLAS, data folders")
     info.set_defaults(func=cmd_info)
     return parser
 
 
+USER_ERRORS = (
+    UsageError,
+    FileNotFoundError,
+    DataFileError,
+    DownloadError,
+    ModelFormatError,
+    ShapeError,
+    ImportError,
+)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     try:
         args.func(args)
-    except (UsageError, FileNotFoundError, ValueError) as err:
+    except USER_ERRORS as err:
         if args.debug:
             raise
-        print(f"scratchdl {args.command}: error: {err}", file=sys.stderr)
+        message = str(err).replace("\n", " ")
+        print(f"scratchdl {args.command}: error: {message}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"scratchdl {args.command}: interrupted", file=sys.stderr)
+        return 130
     return 0
 
 

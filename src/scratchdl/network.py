@@ -143,13 +143,13 @@ class NeuralNetwork:
         for layer in self.layers:
             layer.reset()
 
-    def save(self, path: str) -> None:
+    def save(self, path: str, metadata: dict[str, str] | None = None) -> None:
         """Write the architecture and parameters to `path` (a safetensors file), atomically.
 
-        Read it back with `scratchdl.load(path)`."""
+        Read it back with `scratchdl.load(path)`. `metadata`: extra strings to store."""
         from scratchdl.io.model import save
 
-        save(self, path)
+        save(self, path, metadata)
 
     def load_weights(self, path: str, check_finite: bool = False) -> None:
         """Copy the parameters saved at `path` into this built network of the same architecture."""

@@ -201,8 +201,8 @@ def find_file(
     """The verified path of `remote`, from the first folder that has it.
 
     When no folder has it and `download` is true, the file is downloaded from its mirrors
-    into `data_dir` (or the user cache when `data_dir` is None). `download=False` never
-    touches the network.
+    into `data_dir` (or the user cache when `data_dir` is None). `download=False`, or the
+    environment variable ``SCRATCHDL_OFFLINE=1``, never touches the network.
     """
     places = candidate_dirs(remote.dataset, data_dir)
     for _, folder in places:
@@ -216,6 +216,8 @@ def find_file(
                 )
             return path
     looked = "; ".join(f"{label}: {folder / remote.name}" for label, folder in places)
+    if download and os.environ.get("SCRATCHDL_OFFLINE", "") not in ("", "0"):
+        download = False
     if download and remote.urls:
         target = (
             Path(data_dir) if data_dir is not None else cache_dir() / remote.dataset
@@ -236,7 +238,11 @@ def find_file(
     raise FileNotFoundError(
         f"{remote.dataset} file {remote.name} not found. Looked in {looked}. "
         f"Pass data_dir=..., or set SCRATCHDL_DATA to a folder with a {remote.dataset}/ subfolder"
-        + ("." if not remote.urls else ", or allow downloading (download=True).")
+        + (
+            "."
+            if not remote.urls
+            else ", or allow downloading (download=True, SCRATCHDL_OFFLINE unset)."
+        )
     )
 
 

@@ -177,9 +177,15 @@ def model_bytes(net: NeuralNetwork, extra_tensors: dict[str, np.ndarray] | None 
     return write_bytes({**tensors_of(net), **(extra_tensors or {})}, metadata)
 
 
-def save(net: NeuralNetwork, path: str | os.PathLike) -> None:
-    """Write `net` to `path` (atomically): architecture, dtype, seed and parameters."""
-    atomic_write(path, model_bytes(net))
+def save(
+    net: NeuralNetwork, path: str | os.PathLike, metadata: dict[str, str] | None = None
+) -> None:
+    """Write `net` to `path` (atomically): architecture, dtype, seed and parameters.
+
+    `metadata` adds string entries of your own (e.g. preprocessing statistics) under
+    ``user.<key>``; `load_with_metadata` gives them back."""
+    user = {f"user.{k}": str(v) for k, v in (metadata or {}).items()}
+    atomic_write(path, model_bytes(net, extra_metadata=user))
 
 
 def _metadata_architecture(path: Path, metadata: dict[str, str]) -> dict[str, Any]:
@@ -308,6 +314,16 @@ def load(path: str | os.PathLike, check_finite: bool = False) -> NeuralNetwork:
     if not Path(path).exists():
         raise FileNotFoundError(f"no model file at {path}")
     return network_from_file(path, check_finite)[0]
+
+
+def load_with_metadata(
+    path: str | os.PathLike, check_finite: bool = False
+) -> tuple[NeuralNetwork, dict[str, str]]:
+    """``(net, user_metadata)``: as `load`, plus the entries given to `save(metadata=...)`."""
+    if not Path(path).exists():
+        raise FileNotFoundError(f"no model file at {path}")
+    net, _, metadata = network_from_file(path, check_finite)
+    return net, {k.removeprefix("user."): v for k, v in metadata.items() if k.startswith("user.")}
 
 
 def load_weights(net: NeuralNetwork, path: str | os.PathLike, check_finite: bool = False) -> None:
