@@ -93,6 +93,10 @@ def test_train_a_preset_for_one_epoch(tmp_path):
         (["predict", "corrupt.safetensors", "x.npy"], "corrupt.safetensors"),
         (["train", "mnist-mlp", "--data-dir", "empty"], "mnist file train-images-idx3-ubyte.gz"),
         (["train"], "the following arguments are required: preset"),
+        (
+            ["train", "digits", "--resume", "nope.safetensors"],
+            "--resume nope.safetensors: no such checkpoint file",
+        ),
     ],
 )
 def test_bad_input_exits_2_with_one_line(tmp_path, args, message):
@@ -110,3 +114,15 @@ def test_bad_input_exits_2_with_one_line(tmp_path, args, message):
 def test_debug_shows_the_traceback(tmp_path):
     result = run("train", "digits", "--epochs", "0", "--debug", cwd=tmp_path)
     assert result.returncode != 0 and "Traceback" in result.stderr
+
+
+def test_train_resume_gives_the_same_model(tmp_path):
+    run("train", "digits", "--epochs", "2", "--out", "a", "--verbose", "0", cwd=tmp_path)
+    resumed = run("train", "digits", "--epochs", "4", "--out", "a", "--verbose", "0",
+                  "--resume", "a/digits-checkpoint.safetensors", cwd=tmp_path)  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr
+    straight = run("train", "digits", "--epochs", "4", "--out", "b", "--verbose", "0", cwd=tmp_path)
+    assert straight.returncode == 0, straight.stderr
+    assert (tmp_path / "a" / "digits.safetensors").read_bytes() == (
+        tmp_path / "b" / "digits.safetensors"
+    ).read_bytes()

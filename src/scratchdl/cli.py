@@ -30,7 +30,7 @@ from scratchdl.data.datasets import DataFileError
 from scratchdl.data.download import DownloadError
 from scratchdl.io.model import ModelFormatError, load_with_metadata
 from scratchdl.presets import DATASETS, PRESETS, Prepared, apply_preprocessing, prepare, split_raw
-from scratchdl.training import Trainer
+from scratchdl.training import ModelCheckpoint, Trainer
 
 
 class UsageError(Exception):
@@ -58,7 +58,7 @@ def _check_data_dir(data_dir: str | None) -> None:
 
 
 def _train(preset_name: str, epochs: int | None, batch_size: int | None, lr: float | None, seed: int,
-           data_dir: str | None, out: Path, verbose: int) -> None:  # fmt: skip
+           data_dir: str | None, out: Path, verbose: int, resume: str | None = None) -> None:  # fmt: skip
     if preset_name not in PRESETS:
         raise UsageError(f"unknown preset {preset_name!r}; choose one of: {', '.join(PRESETS)}")
     _positive("--epochs", epochs)
@@ -72,6 +72,10 @@ def _train(preset_name: str, epochs: int | None, batch_size: int | None, lr: flo
     metrics = ["accuracy"] if data.task == "classification" else ["mae", "rmse"]
     trainer = Trainer(net, optimizer, metrics=metrics)
     epochs = epochs or preset.epochs
+    if resume is not None and not Path(resume).is_file():
+        raise UsageError(f"--resume {resume}: no such checkpoint file")
+    out.mkdir(parents=True, exist_ok=True)
+    checkpoint = ModelCheckpoint(str(out / f"{preset.name}-checkpoint.safetensors"))
     print(f"{preset.name}: {preset.description}")
     print(
         f"{preset.dataset}: {len(data.X_train):,} training and {len(data.X_test):,} test examples"
@@ -80,11 +84,10 @@ def _train(preset_name: str, epochs: int | None, batch_size: int | None, lr: flo
     history = trainer.fit(
         data.X_train, data.y_train, data.X_test, data.y_test, epochs=epochs,
         eval_every=min(preset.eval_every, epochs), batch_size=batch_size or preset.batch_size,
-        seed=seed, verbose=verbose, **preset.fit_options,
+        seed=seed, verbose=verbose, callbacks=[checkpoint], resume_from=resume, **preset.fit_options,
     )  # fmt: skip
     seconds = time.perf_counter() - start
     scores = trainer.evaluate(data.X_test, data.y_test)
-    out.mkdir(parents=True, exist_ok=True)
     model_path = out / f"{preset.name}.safetensors"
     net.save(model_path, metadata=preset.metadata(data))
     history_path = out / f"{preset.name}-history.json"
@@ -98,6 +101,7 @@ def _train(preset_name: str, epochs: int | None, batch_size: int | None, lr: flo
     print(f"test {shown} after {len(history.epoch)} epochs in {seconds:.1f} s")
     print(f"model:   {model_path}")
     print(f"history: {history_path}")
+    print(f"checkpoint (for --resume): {checkpoint.path}")
     print(
         f"curve:   {curve}"
         if curve
@@ -125,6 +129,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         args.data_dir,
         Path(args.out),
         args.verbose,
+        args.resume,
     )
 
 
@@ -272,6 +277,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", default="scratchdl-out", help="folder for the model, history and plot"
     )
     train.add_argument("--verbose", type=int, default=1)
+    train.add_argument(
+        "--resume", help="continue from a checkpoint written by an earlier run (same options)"
+    )
     train.set_defaults(func=cmd_train)
 
     evaluate = sub.add_parser(

@@ -125,6 +125,17 @@ class Optimizer:
         self.iterations = 0
         self.lr = self.base_lr
 
+    def state_for_saving(self, param: np.ndarray) -> dict[str, np.ndarray]:
+        """This optimizer's state arrays for `param` (empty before its first step)."""
+        entry = self.state.get(id(param))
+        return dict(entry[1]) if entry is not None and entry[0] is param else {}
+
+    def load_state(self, param: np.ndarray, arrays: dict[str, np.ndarray]) -> None:
+        """Set the state for `param` from saved arrays (copied into arrays of its dtype)."""
+        state = self._state_for(param)
+        state.clear()
+        state.update({name: np.array(value, dtype=param.dtype) for name, value in arrays.items()})
+
     def _state_for(self, param: np.ndarray) -> dict[str, np.ndarray]:
         entry = self.state.get(id(param))
         if entry is None or entry[0] is not param:

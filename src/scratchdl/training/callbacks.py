@@ -56,6 +56,13 @@ class Callback:
     def on_before_optimizer_step(self, batch: int, logs: Logs) -> None: ...
     def on_batch_end(self, batch: int, logs: Logs) -> None: ...
 
+    def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """What a checkpoint must keep of this callback: (JSON-able values, arrays)."""
+        return {}, {}
+
+    def set_state(self, values: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        """Restore what `get_state` returned (called after `on_train_begin` on resume)."""
+
 
 class History(Callback):
     """What `fit` returns: per-epoch logs.
@@ -155,6 +162,18 @@ class EarlyStopping(Callback):
         if self.wait > self.patience:
             self.stopped_epoch = epoch
             self.trainer.stop_training = True
+
+    def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        values = {"best": self.best, "best_epoch": self.best_epoch, "wait": self.wait}
+        arrays = {f"best_param.{i}": p for i, p in enumerate(self.best_params or [])}
+        return values, arrays
+
+    def set_state(self, values: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        self.best = values.get("best")
+        self.best_epoch = values.get("best_epoch")
+        self.wait = int(values.get("wait", 0))
+        if arrays:
+            self.best_params = [arrays[f"best_param.{i}"].copy() for i in range(len(arrays))]
 
     def on_train_end(self, logs: Logs) -> None:
         if self.restore_best and self.best_params is not None:
@@ -257,3 +276,72 @@ class ProgressBar(Callback):
         if self._bar is not None:
             self._bar.close()
             self._bar = None
+
+
+class ModelCheckpoint(Callback):
+    """Write a checkpoint (model, optimizer, generators, history; see
+    `scratchdl.training.checkpoint`) during training, atomically.
+
+    Args:
+        path: the file; ``{epoch}`` in it is replaced by the 1-based epoch number.
+        monitor: the logged value that decides what is best (with ``save_best_only``).
+        save_best_only: write only when `monitor` improves (evaluation epochs only).
+        every_n_batches: also write every n batches inside an epoch (a run killed mid-epoch
+            resumes from the last one).
+
+    The trainer runs checkpoint callbacks after all others at the end of an epoch, so the
+    saved state includes every callback's update for that epoch.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        monitor: str = "val_loss",
+        save_best_only: bool = False,
+        mode: str = "auto",
+        every_n_batches: int | None = None,
+    ) -> None:
+        if every_n_batches is not None and (
+            int(every_n_batches) != every_n_batches or every_n_batches < 1
+        ):
+            raise ValueError(
+                f"ModelCheckpoint: every_n_batches must be a positive integer. Received: {every_n_batches}"
+            )
+        self.path = str(path)
+        self.monitor = monitor
+        self.save_best_only = bool(save_best_only)
+        self.mode = _mode_for(monitor, mode)
+        self.every_n_batches = every_n_batches
+        self.best: float | None = None
+        self.saved: list[str] = []
+
+    def _better(self, value: float) -> bool:
+        if self.best is None:
+            return True
+        return value < self.best if self.mode == "min" else value > self.best
+
+    def _write(self, epoch: int, position: Any) -> None:
+        from scratchdl.training.checkpoint import save_checkpoint
+
+        path = self.path.format(epoch=epoch + 1)
+        save_checkpoint(self.trainer, path, position)
+        self.saved.append(path)
+
+    def on_batch_end(self, batch: int, logs: Logs) -> None:
+        if self.every_n_batches and (batch + 1) % self.every_n_batches == 0:
+            self._write(self.trainer.epoch, self.trainer.position_after_batch(batch))
+
+    def on_epoch_end(self, epoch: int, logs: Logs) -> None:
+        if self.save_best_only:
+            if self.monitor not in logs or not math.isfinite(float(logs[self.monitor])):
+                return
+            if not self._better(float(logs[self.monitor])):
+                return
+            self.best = float(logs[self.monitor])
+        self._write(epoch, self.trainer.position_after_epoch())
+
+    def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        return {"best": self.best}, {}
+
+    def set_state(self, values: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        self.best = values.get("best")

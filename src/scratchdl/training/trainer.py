@@ -15,10 +15,12 @@ from scratchdl.training.callbacks import (
     Callback,
     EarlyStopping,
     History,
+    ModelCheckpoint,
     ProgressBar,
     TerminateOnNaN,
     TrainingDiverged,
 )
+from scratchdl.training.checkpoint import Position, restore_checkpoint, save_checkpoint
 from scratchdl.training.metrics import get_metric
 
 __all__ = ["Trainer"]
@@ -68,6 +70,7 @@ class Trainer:
         self.blas_threads = threads.check_setting(blas_threads)
         self.stop_training = False
         self.history: History | None = None
+        self.callbacks: list[Callback] = []
         self.epoch = 0
         self.epochs = 0
         self.n_train = 0
@@ -87,6 +90,7 @@ class Trainer:
         callbacks: Sequence[Callback] | None = None,
         verbose: int = 1,
         terminate_on_nan: bool = True,
+        resume_from: str | None = None,
     ) -> History:
         """Train for `epochs` epochs and return the `History`.
 
@@ -98,6 +102,12 @@ class Trainer:
         the same way. `early_stopping=True` (the book's default) adds
         ``EarlyStopping(patience=0, restore_best=True)`` when there is validation data.
         `verbose=0` prints nothing.
+
+        `resume_from` names a checkpoint (see `ModelCheckpoint`) written by a run with the
+        same data, `epochs`, `batch_size`, `seed` and callbacks: training continues from
+        the epoch and batch where it was saved, with the saved parameters, optimizer state,
+        generators and history, and ends with the same parameters, bit for bit, as a run
+        that was never interrupted. `restart` is ignored when resuming.
         """
         epochs = _positive_int("epochs", epochs)
         eval_every = _positive_int("eval_every", eval_every)
@@ -116,59 +126,81 @@ class Trainer:
             callbacks.insert(0, TerminateOnNaN())
         if verbose and not any(isinstance(c, ProgressBar) for c in callbacks):
             callbacks.append(ProgressBar(verbose))
+        # checkpoints last, so what they save includes every other callback's update
+        callbacks.sort(key=lambda c: isinstance(c, ModelCheckpoint))
         self.history = History()
-        callbacks.insert(0, self.history)
+        self.callbacks = [self.history, *callbacks]
 
-        if restart:
-            self.net.reset()
-            self.optim.reset()
         self.stop_training = False
         self.epochs = epochs
         self.n_train = X_train.shape[0]
-        rng = np.random.default_rng(seed)
-        for callback in callbacks:
+        self._rng = np.random.default_rng(seed)
+        for callback in self.callbacks:
             callback.trainer = self
+        if resume_from is None and restart:
+            self.net.reset()
+            self.optim.reset()
 
         n = self.n_train
         with threads.limit(self.blas_threads, batch_size):
-            for callback in callbacks:
+            for callback in self.callbacks:
                 callback.on_train_begin({})
+            start = Position(0, 0, 0.0, self._rng.bit_generator.state)
+            if resume_from is not None:
+                start = restore_checkpoint(self, resume_from)
+                self._rng.bit_generator.state = start.epoch_rng_state
             try:
-                for epoch in range(epochs):
+                for epoch in range(start.epoch, epochs):
                     self.epoch = epoch
+                    self._epoch_rng_state = self._rng.bit_generator.state
                     self.optim.set_epoch(epoch, epochs)
-                    for callback in callbacks:
+                    for callback in self.callbacks:
                         callback.on_epoch_begin(epoch, {})
-                    order = rng.permutation(n)
-                    loss_sum = 0.0
-                    for batch, start in enumerate(range(0, n, batch_size)):
-                        idx = order[start : start + batch_size]
+                    order = self._rng.permutation(n)
+                    first = start.batch if epoch == start.epoch else 0
+                    self._loss_sum = start.loss_sum if epoch == start.epoch else 0.0
+                    for batch in range(first, -(-n // batch_size)):
+                        idx = order[batch * batch_size : (batch + 1) * batch_size]
                         logs: dict[str, Any] = {"size": idx.shape[0]}
-                        for callback in callbacks:
+                        for callback in self.callbacks:
                             callback.on_batch_begin(batch, logs)
                         logs["loss"] = self.net.train_batch(X_train[idx], y_train[idx])
-                        for callback in callbacks:
+                        for callback in self.callbacks:
                             callback.on_before_optimizer_step(batch, logs)
                         self.optim.step()
-                        loss_sum += logs["loss"] * idx.shape[0]
-                        for callback in callbacks:
+                        self._loss_sum += logs["loss"] * idx.shape[0]
+                        for callback in self.callbacks:
                             callback.on_batch_end(batch, logs)
-                    epoch_logs: dict[str, Any] = {"loss": loss_sum / n}
+                    epoch_logs: dict[str, Any] = {"loss": self._loss_sum / n}
                     if has_val and ((epoch + 1) % eval_every == 0 or epoch + 1 == epochs):
                         scores = self.evaluate(X_test, y_test)
                         epoch_logs.update({f"val_{k}": v for k, v in scores.items()})
-                    for callback in callbacks:
+                    for callback in self.callbacks:
                         callback.on_epoch_end(epoch, epoch_logs)
                     if self.stop_training:
                         break
             except TrainingDiverged:
-                for callback in callbacks:
+                for callback in self.callbacks:
                     if isinstance(callback, ProgressBar):
                         callback.on_train_end({})
                 raise
-            for callback in callbacks:
+            for callback in self.callbacks:
                 callback.on_train_end({})
         return self.history
+
+    def position_after_batch(self, batch: int) -> Position:
+        """Where training stands once `batch` of the current epoch has been applied."""
+        return Position(self.epoch, batch + 1, self._loss_sum, self._epoch_rng_state)
+
+    def position_after_epoch(self) -> Position:
+        """Where training stands at the end of the current epoch."""
+        return Position(self.epoch + 1, 0, 0.0, self._rng.bit_generator.state)
+
+    def save_checkpoint(self, path: str) -> None:
+        """Write a checkpoint of a finished `fit` (resuming from it continues after its last epoch)."""
+        if self.history is None:
+            raise RuntimeError("Trainer.save_checkpoint: call fit() first")
+        save_checkpoint(self, path, self.position_after_epoch())
 
     def evaluate(
         self, X: np.ndarray, y: np.ndarray, batch_size: int | None = 1000
