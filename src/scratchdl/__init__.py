@@ -14,14 +14,30 @@ Everything public is importable from here, e.g.
 from scratchdl import gradcheck
 from scratchdl.core import Operation, ParamOperation, ShapeError
 from scratchdl.io import ModelFormatError, load
-from scratchdl.layers import Dense, Layer, OperationLayer
+from scratchdl.layers import (
+    GRU,
+    LSTM,
+    RNN,
+    BatchNorm,
+    Conv2D,
+    Dense,
+    Embedding,
+    Layer,
+    OperationLayer,
+)
 from scratchdl.losses import Loss, MeanSquaredError, SoftmaxCrossEntropy
 from scratchdl.network import NeuralNetwork
 from scratchdl.ops import (
+    AvgPool2D,
     BiasAdd,
+    ChannelBias,
+    Conv2DOperation,
     Dropout,
+    Flatten,
+    GlobalAvgPool2D,
     LeakyReLU,
     Linear,
+    MaxPool2D,
     ReLU,
     Sigmoid,
     Softmax,
@@ -62,24 +78,36 @@ from scratchdl.training import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "GRU",
+    "LSTM",
+    "RNN",
     "SGD",
     "AdaGrad",
     "Adam",
     "AdamW",
+    "AvgPool2D",
+    "BatchNorm",
     "BiasAdd",
     "Callback",
+    "ChannelBias",
     "Constant",
+    "Conv2D",
+    "Conv2DOperation",
     "CosineDecay",
     "Dense",
     "Dropout",
     "EarlyStopping",
+    "Embedding",
     "ExponentialDecay",
+    "Flatten",
+    "GlobalAvgPool2D",
     "History",
     "Layer",
     "LeakyReLU",
     "Linear",
     "LinearDecay",
     "Loss",
+    "MaxPool2D",
     "MeanSquaredError",
     "ModelCheckpoint",
     "ModelFormatError",

@@ -93,6 +93,14 @@ class Operation:
         """Constructor arguments that rebuild this operation (for model files)."""
         return {}
 
+    def snapshot(self) -> object:
+        """State that a forward pass changes besides its outputs (a recurrent layer's carried
+        state, batch-norm statistics), so that `gradcheck` can rewind it; None if there is none."""
+        return None
+
+    def restore(self, snapshot: object) -> None:
+        """Put back what `snapshot` returned."""
+
     def _output(self, inference: bool) -> np.ndarray:
         raise NotImplementedError(f"{self.name} must implement _output")
 

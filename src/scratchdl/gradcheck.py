@@ -12,12 +12,14 @@ elements, that also names the tensor and index where it occurred::
     from scratchdl import gradcheck, Tanh
     assert gradcheck.check_operation(Tanh(), x) < 1e-7
 
-Relative error of one element: ``|a - n| / max(|a|, |n|, 1e-3·s, 1e-10)``, where s is the
-largest numeric gradient in the same tensor; the floor keeps elements whose gradient is
-almost zero from dividing rounding noise by nothing.
+Relative error of one element: ``|a - n| / max(|a|, |n|, 1e-3·s, 1e-6·S)``, where s is the
+largest numeric gradient in the same tensor and S the largest in any tensor checked; the
+floor keeps elements whose gradient is (almost) zero from dividing rounding noise (about
+1e-12 here) by nothing.
 
 Random operations (dropout) are checked with their masks fixed: the state of every
-generator the object uses is restored before each evaluation.
+generator the object uses is restored before each evaluation, and so is any state a
+forward pass changes (`Operation.snapshot`: a stateful RNN's carried state).
 """
 
 from __future__ import annotations
@@ -75,8 +77,12 @@ def check_operation(
     eps: float = 1e-4,
     inference: bool = False,
     seed: int = 0,
+    check_input: bool = True,
 ) -> GradCheckResult:
-    """Check `op`'s input gradient and parameter gradients at input `x`."""
+    """Check `op`'s input gradient and parameter gradients at input `x`.
+
+    ``check_input=False`` skips the input (for inputs that are not differentiable, such as
+    the token ids of an embedding)."""
     x = _float64("check_operation", x)
     _require_float64_params("check_operation", op.params)
     rng = np.random.default_rng(seed)
@@ -98,7 +104,7 @@ def check_operation(
     analytic = {"input": op.backward(g).copy()}
     analytic.update({f"param[{i}]": grad.copy() for i, grad in enumerate(op.param_grads)})
     arrays = {"input": x} | {f"param[{i}]": p for i, p in enumerate(op.params)}
-    return _compare(f, arrays, analytic, eps)
+    return _compare(f, arrays, analytic, eps, check_input)
 
 
 def check_layer(
@@ -108,8 +114,11 @@ def check_layer(
     eps: float = 1e-4,
     inference: bool = False,
     seed: int = 0,
+    check_input: bool = True,
 ) -> GradCheckResult:
     """Check a layer's input gradient and `param_grads` at input `x` (float64).
+
+    ``check_input=False`` skips the input, as for `check_operation`.
 
     A layer that is not set up yet is set up from `x`, so its parameters are float64.
     """
@@ -136,7 +145,7 @@ def check_layer(
     analytic = {"input": layer.backward(g).copy()}
     analytic.update({f"param[{i}]": grad.copy() for i, grad in enumerate(layer.param_grads)})
     arrays = {"input": x} | {f"param[{i}]": p for i, p in enumerate(layer.params)}
-    return _compare(f, arrays, analytic, eps)
+    return _compare(f, arrays, analytic, eps, check_input)
 
 
 def check_loss(
@@ -154,7 +163,12 @@ def check_loss(
 
 
 def check_network(
-    net: NeuralNetwork, x: np.ndarray, y: np.ndarray, eps: float = 1e-4, inference: bool = False
+    net: NeuralNetwork,
+    x: np.ndarray,
+    y: np.ndarray,
+    eps: float = 1e-4,
+    inference: bool = False,
+    check_input: bool = True,
 ) -> GradCheckResult:
     """Check the gradient of the network's loss with respect to its input and every parameter.
 
@@ -179,7 +193,7 @@ def check_network(
     params = list(net.params())
     analytic.update({f"param[{i}]": g.copy() for i, g in enumerate(net.param_grads())})
     arrays = {"input": x} | {f"param[{i}]": p for i, p in enumerate(params)}
-    return _compare(f, arrays, analytic, eps)
+    return _compare(f, arrays, analytic, eps, check_input)
 
 
 def _compare(
@@ -187,17 +201,23 @@ def _compare(
     arrays: dict[str, np.ndarray],
     analytic: dict[str, np.ndarray],
     eps: float,
+    check_input: bool = True,
 ) -> GradCheckResult:
+    numerics = {
+        name: _numeric_gradient(f, array, eps)
+        for name, array in arrays.items()
+        if name != "input" or check_input
+    }
+    overall = max((float(np.max(np.abs(n), initial=0.0)) for n in numerics.values()), default=0.0)
     worst = GradCheckResult(0.0)
     errors: dict[str, float] = {}
-    for name, array in arrays.items():
-        numeric = _numeric_gradient(f, array, eps)
+    for name, numeric in numerics.items():
         a = analytic[name]
         if a.shape != numeric.shape:
             raise ValueError(
                 f"gradcheck: analytic gradient of {name} has shape {a.shape}, expected {numeric.shape}"
             )
-        floor = max(1e-3 * float(np.max(np.abs(numeric), initial=0.0)), 1e-10)
+        floor = max(1e-3 * float(np.max(np.abs(numeric), initial=0.0)), 1e-6 * overall, 1e-12)
         rel = np.abs(a - numeric) / np.maximum(np.maximum(np.abs(a), np.abs(numeric)), floor)
         if rel.size == 0:
             continue
@@ -246,15 +266,21 @@ def _require_float64_params(where: str, params: list[np.ndarray]) -> None:
 
 
 def _freeze_generators(objects: list[object]) -> Callable[[], None]:
-    """A function that puts every generator the objects use back in its present state."""
+    """A function that puts every generator the objects use, and every operation's
+    forward-changed state (`Operation.snapshot`), back as they are now."""
     states: dict[int, tuple[np.random.Generator, dict]] = {}
+    snapshots: list[tuple[Operation, object]] = []
     for obj in objects:
         gen = getattr(obj, "rng", None)
         if isinstance(gen, np.random.Generator):
             states[id(gen)] = (gen, gen.bit_generator.state)
+        if isinstance(obj, Operation):
+            snapshots.append((obj, obj.snapshot()))
 
     def restore() -> None:
         for gen, state in states.values():
             gen.bit_generator.state = state
+        for op, snap in snapshots:
+            op.restore(snap)
 
     return restore

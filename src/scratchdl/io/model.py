@@ -69,17 +69,14 @@ def _register_builtins() -> None:
     _BUILTINS_REGISTERED = True
     from scratchdl import layers, losses, ops
 
-    for cls in (
-        layers.Dense,
-        layers.OperationLayer,
-        losses.MeanSquaredError,
-        losses.SoftmaxCrossEntropy,
-    ):
+    for name in layers.__all__:
+        if name != "Layer":
+            register(getattr(layers, name))
+    for cls in (losses.MeanSquaredError, losses.SoftmaxCrossEntropy):
         register(cls)
     for name in ops.__all__:
-        cls = getattr(ops, name)
-        if name not in ("WeightMultiply", "BiasAdd"):  # made by layers, never by name
-            register(cls)
+        if name not in ops.LAYER_INTERNAL:  # made by layers, never by name
+            register(getattr(ops, name))
 
 
 def _to_spec(obj: Any) -> Any:
@@ -116,6 +113,12 @@ def _from_spec(spec: Any, kind: str, where: str) -> Any:
     for key, value in args.items():
         if isinstance(value, dict):
             value = _from_spec(value, "operation", f"{where}.{key}")
+        elif (
+            isinstance(value, list)
+            and len(value) <= 8
+            and all(isinstance(v, (bool, int, float)) for v in value)
+        ):
+            value = list(value)
         elif not (isinstance(value, (bool, int, float, str)) or value is None):
             raise ModelFormatError(
                 f"{where}: argument {key!r} has an unsupported value {str(value)[:80]!r}"
@@ -140,13 +143,19 @@ def describe(net: NeuralNetwork) -> dict[str, Any]:
     }
 
 
+def _layer_arrays(layer: Layer) -> dict[str, np.ndarray]:
+    """A built layer's parameters and saved state, by name."""
+    return {**dict(zip(layer.param_names, layer.params, strict=True)), **layer.state_arrays()}
+
+
 def tensors_of(net: NeuralNetwork) -> dict[str, np.ndarray]:
-    """The parameters of a built network, named ``layers.<i>.<name>``."""
-    out = {}
-    for layer in net.layers:
-        for name, array in zip(layer.param_names, layer.params, strict=True):
-            out[f"layers.{layer.index}.{name}"] = array
-    return out
+    """The parameters (and state such as batch-norm statistics) of a built network,
+    named ``layers.<i>.<name>``."""
+    return {
+        f"layers.{layer.index}.{name}": array
+        for layer in net.layers
+        for name, array in _layer_arrays(layer).items()
+    }
 
 
 def atomic_write(path: str | os.PathLike, data: bytes) -> None:
@@ -213,7 +222,7 @@ def _expected_tensors(
     expected: dict[str, tuple[int, ...]] = {}
     shape = input_shape
     for layer in net.layers:
-        for name, param_shape in layer.param_shapes(shape).items():
+        for name, param_shape in {**layer.param_shapes(shape), **layer.state_shapes(shape)}.items():
             expected[f"layers.{layer.index}.{name}"] = tuple(int(d) for d in param_shape)
         shape = layer.compute_output_shape(shape)
     return expected
@@ -255,8 +264,8 @@ def _build(net: NeuralNetwork, input_shape: tuple[int, ...]) -> None:
 
 def _assign(net: NeuralNetwork, tensors: dict[str, np.ndarray]) -> None:
     for layer in net.layers:
-        for name, param in zip(layer.param_names, layer.params, strict=True):
-            param[...] = tensors[f"layers.{layer.index}.{name}"]
+        for name, array in _layer_arrays(layer).items():
+            array[...] = tensors[f"layers.{layer.index}.{name}"]
 
 
 def network_from_file(
@@ -332,13 +341,7 @@ def load_weights(net: NeuralNetwork, path: str | os.PathLike, check_finite: bool
     if not net.built:
         raise ValueError("load_weights: build the network first (run a forward pass)")
     tensors, _ = read(path)
-    expected = {
-        f"layers.{layer.index}.{name}": p.shape
-        for layer in net.layers
-        for name, p in zip(layer.param_names, layer.params, strict=True)
-    }
+    expected = {k: v.shape for k, v in tensors_of(net).items()}
     model_tensors = {k: v for k, v in tensors.items() if k.startswith("layers.")}
     _check_tensors(path, net, expected, model_tensors, check_finite)
-    for layer in net.layers:
-        for name, param in zip(layer.param_names, layer.params, strict=True):
-            param[...] = model_tensors[f"layers.{layer.index}.{name}"]
+    _assign(net, model_tensors)

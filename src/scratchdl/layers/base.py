@@ -103,9 +103,26 @@ class Layer:
         in `params` order, computed without allocating anything."""
         return {}
 
+    def state_shapes(self, input_shape: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
+        """Names and shapes of state that is saved but not trained (batch-norm statistics)."""
+        return {}
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        """The arrays behind `state_shapes`, updated in place by the layer."""
+        return {}
+
     def compute_output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
-        """The output shape (no batch axis) for examples of `input_shape`."""
-        return tuple(input_shape)
+        """The output shape (no batch axis) for examples of `input_shape`.
+
+        The default runs the layer's operations on a zero-size batch (no real work), which
+        suits parameterless operations; layers with parameters compute it directly."""
+        dummy = np.zeros((0, *input_shape), dtype=np.float32)
+        for op in self._shape_probe_operations():
+            dummy = op.forward(dummy, inference=True)
+        return tuple(dummy.shape[1:])
+
+    def _shape_probe_operations(self) -> list[Operation]:
+        return self.operations
 
     @property
     def param_names(self) -> list[str]:
@@ -144,6 +161,9 @@ class OperationLayer(Layer):
             )
         super().__init__()
         self.operation = copy.copy(operation)
+
+    def _shape_probe_operations(self) -> list[Operation]:
+        return [copy.copy(self.operation)]
 
     def _setup_layer(self, input_: np.ndarray) -> None:
         op = copy.copy(self.operation)

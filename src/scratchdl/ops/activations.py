@@ -28,13 +28,7 @@ class Sigmoid(Operation):
     """
 
     def _output(self, inference: bool) -> np.ndarray:
-        x = self.input_
-        limit = _exp_limit(x.dtype)
-        out = np.clip(x, -limit, limit)
-        np.negative(out, out=out)
-        np.exp(out, out=out)
-        out += 1
-        return np.reciprocal(out, out=out)
+        return sigmoid(self.input_)
 
     def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
         s = self.output
@@ -96,6 +90,17 @@ class Softmax(Operation):
     def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
         s = self.output
         return s * (output_grad - np.sum(output_grad * s, axis=-1, keepdims=True))
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    """1 / (1 + exp(-x)) in x's dtype, with x clipped so that exp neither overflows nor
+    underflows (see `Sigmoid`)."""
+    limit = _exp_limit(x.dtype)
+    out = np.clip(x, -limit, limit)
+    np.negative(out, out=out)
+    np.exp(out, out=out)
+    out += 1
+    return np.reciprocal(out, out=out)
 
 
 def softmax(x: np.ndarray) -> np.ndarray:

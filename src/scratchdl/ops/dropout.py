@@ -35,9 +35,14 @@ class Dropout(Operation):
         if self.rng is None:
             self.rng = np.random.default_rng()
         dtype = np.dtype(x.dtype if np.issubdtype(x.dtype, np.floating) else np.float64)
-        keep = self.rng.random(x.shape, dtype=dtype) < self.keep_prob
-        self.mask = keep.astype(dtype) * dtype.type(1.0 / self.keep_prob)
-        return x * self.mask
+        # floor(u + keep_prob) is 1 with probability keep_prob for u uniform in [0, 1);
+        # three in-place passes over one buffer give the scaled mask.
+        mask = self.rng.random(x.shape, dtype=dtype)
+        mask += dtype.type(self.keep_prob)
+        np.floor(mask, out=mask)
+        mask *= dtype.type(1.0 / self.keep_prob)
+        self.mask = mask
+        return x * mask
 
     def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
         if self.mask is None:

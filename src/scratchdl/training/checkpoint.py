@@ -25,6 +25,7 @@ import numpy as np
 
 from scratchdl.io.model import (
     ModelFormatError,
+    _assign,
     _check_tensors,
     _expected_tensors,
     atomic_write,
@@ -126,8 +127,7 @@ def restore_checkpoint(trainer: Trainer, path: str | os.PathLike) -> Position:
         )
         dummy = np.broadcast_to(np.zeros((), dtype=net.dtype), (1, *saved_arch["input_shape"]))
         net.forward(dummy, inference=True)
-    for param, saved in zip(net.params(), saved_net.params(), strict=True):
-        param[...] = saved
+    _assign(net, tensors)
 
     opt_state = state.get("optimizer", {})
     if opt_state.get("type") != type(optim).__name__:

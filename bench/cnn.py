@@ -1,0 +1,192 @@
+"""Benchmark: one epoch of the book's chapter-5 CNN on MNIST, against PyTorch when installed.
+
+Model: Conv2D(16, 5x5, "same", tanh, glorot, dropout 0.8, flatten) -> Dense(10), softmax
+cross-entropy, SGDMomentum(0.1, 0.9), batch 60, float32, 60,000 images.
+
+    python bench/cnn.py [--repeats 3] [--rows 60000]
+
+Prints the median seconds per epoch (configurations interleaved), with 1 and 2 BLAS
+threads, PyTorch's time for the same model and loop, a forward/backward split per
+operation, and the peak memory of one epoch (tracemalloc, which sees NumPy's arrays).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import time
+import tracemalloc
+from collections import defaultdict
+from collections.abc import Callable
+
+import numpy as np
+from threadpoolctl import threadpool_info, threadpool_limits
+
+from scratchdl import (
+    Conv2D,
+    Dense,
+    Linear,
+    NeuralNetwork,
+    Operation,
+    SGDMomentum,
+    SoftmaxCrossEntropy,
+    Tanh,
+    Trainer,
+)
+
+BATCH = 60
+
+
+def load(rows: int) -> tuple[np.ndarray, np.ndarray, str]:
+    try:
+        from scratchdl.datasets import load_mnist
+
+        X, y, _, _ = load_mnist(download=False)
+        X = X.astype(np.float32)
+        X = ((X - X.mean()) / X.std()).reshape(-1, 1, 28, 28)
+        source = "MNIST"
+    except (FileNotFoundError, ValueError):
+        rng = np.random.default_rng(0)
+        X = rng.standard_normal((60000, 1, 28, 28)).astype(np.float32)
+        y = rng.integers(0, 10, 60000)
+        source = "random images (MNIST not found)"
+    return np.ascontiguousarray(X[:rows]), y[:rows].astype(np.int64), source
+
+
+def book_cnn(seed: int = 0) -> NeuralNetwork:
+    return NeuralNetwork(
+        [
+            Conv2D(16, 5, activation=Tanh(), weight_init="glorot", dropout=0.8, flatten=True),
+            Dense(10, Linear(), weight_init="glorot"),
+        ],
+        SoftmaxCrossEntropy(),
+        seed=seed,
+    )
+
+
+def scratchdl_epoch(threads: int) -> Callable[[np.ndarray, np.ndarray], float]:
+    def run(X: np.ndarray, y: np.ndarray) -> float:
+        net = book_cnn()
+        trainer = Trainer(net, SGDMomentum(0.1, 0.9), blas_threads=threads)
+        return trainer.fit(X, y, epochs=1, batch_size=BATCH, verbose=0).history["loss"][0]
+
+    return run
+
+
+def torch_epoch(threads: int) -> Callable[[np.ndarray, np.ndarray], float] | None:
+    try:
+        import torch
+    except ImportError:
+        return None
+
+    def run(X: np.ndarray, y: np.ndarray) -> float:
+        torch.set_num_threads(threads)
+        torch.manual_seed(0)
+        model = torch.nn.Sequential(
+            torch.nn.Conv2d(1, 16, 5, padding=2), torch.nn.Tanh(), torch.nn.Dropout(0.2), torch.nn.Flatten(),
+            torch.nn.Linear(16 * 28 * 28, 10),
+        )  # fmt: skip
+        optim = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        loss_fn = torch.nn.CrossEntropyLoss()
+        Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
+        order = torch.from_numpy(np.random.default_rng(1).permutation(len(X)))
+        total = 0.0
+        for start in range(0, len(X), BATCH):
+            idx = order[start : start + BATCH]
+            optim.zero_grad(set_to_none=True)
+            loss = loss_fn(model(Xt[idx]), yt[idx])
+            loss.backward()
+            optim.step()
+            total += loss.item()
+        return total
+
+    return run
+
+
+def per_operation_split(X: np.ndarray, y: np.ndarray, threads: int) -> dict[str, list[float]]:
+    """Seconds in each operation's forward and backward over one pass through X."""
+    totals: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
+    forward, backward = Operation.forward, Operation.backward
+
+    def timed_forward(self, input_, inference=False):  # type: ignore[no-untyped-def]
+        start = time.perf_counter()
+        out = forward(self, input_, inference)
+        totals[repr(self).split("(")[0]][0] += time.perf_counter() - start
+        return out
+
+    def timed_backward(self, output_grad, need_input_grad=True):  # type: ignore[no-untyped-def]
+        start = time.perf_counter()
+        out = backward(self, output_grad, need_input_grad)
+        totals[repr(self).split("(")[0]][1] += time.perf_counter() - start
+        return out
+
+    Operation.forward, Operation.backward = timed_forward, timed_backward  # type: ignore[method-assign]
+    try:
+        scratchdl_epoch(threads)(X, y)
+    finally:
+        Operation.forward, Operation.backward = forward, backward  # type: ignore[method-assign]
+    return dict(totals)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--rows", type=int, default=60000)
+    args = parser.parse_args()
+    X, y, source = load(args.rows)
+
+    configs: dict[str, Callable] = {}
+    for threads in (1, 2):
+        configs[f"scratchdl Trainer.fit [{threads}t]"] = scratchdl_epoch(threads)
+        run_torch = torch_epoch(threads)
+        if run_torch is not None:
+            configs[f"torch [{threads}t]"] = run_torch
+    times: dict[str, list[float]] = {name: [] for name in configs}
+    for _ in range(args.repeats):
+        for name, fn in configs.items():
+            start = time.perf_counter()
+            fn(X, y)
+            times[name].append(time.perf_counter() - start)
+    med = {name: statistics.median(ts) for name, ts in times.items()}
+
+    blas = ", ".join(
+        f"{p['internal_api']} {p['version']}" for p in threadpool_info() if p["user_api"] == "blas"
+    )
+    print(
+        f"{time.strftime('%Y-%m-%d')} | {platform.machine()}, {os.cpu_count()} cores | numpy {np.__version__} ({blas})"
+    )
+    print(
+        f"book CNN, one epoch of {len(X)} images ({source}), batch {BATCH}, float32, median of {args.repeats}\n"
+    )
+    for name, seconds in med.items():
+        print(f"  {name:<30} {seconds:7.2f} s  [{min(times[name]):.2f}-{max(times[name]):.2f}]")
+    ours = min(med["scratchdl Trainer.fit [1t]"], med["scratchdl Trainer.fit [2t]"])
+    print(
+        f"\n  scratchdl 2 threads / 1 thread: {med['scratchdl Trainer.fit [2t]'] / med['scratchdl Trainer.fit [1t]']:.2f}"
+    )
+    if "torch [1t]" in med:
+        best_torch = min(med["torch [1t]"], med["torch [2t]"])
+        print(f"  best scratchdl / best torch: {ours / best_torch:.2f}   (target <= 1.5)")
+
+    with threadpool_limits(1, user_api="blas"):
+        split = per_operation_split(X, y, 1)
+    total = sum(f + b for f, b in split.values())
+    print("\nper operation, 1 thread (forward / backward seconds):")
+    for name, (f, b) in sorted(split.items(), key=lambda kv: -sum(kv[1])):
+        print(f"  {name:<18} {f:6.2f} / {b:6.2f}   {100 * (f + b) / total:4.1f}%")
+
+    tracemalloc.start()
+    scratchdl_epoch(1)(X, y)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    print(
+        f"\npeak memory allocated during one epoch (tracemalloc, beyond the {X.nbytes / 2**20:.0f} MiB dataset): {peak / 2**20:.0f} MiB"
+    )
+
+
+if __name__ == "__main__":
+    main()

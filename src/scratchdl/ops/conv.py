@@ -1,0 +1,166 @@
+"""2-D convolution over NCHW arrays, as im2col (a strided view) and one matrix multiply.
+
+Forward: the padded input's k×k windows are taken as a strided view
+(`sliding_window_view`), copied once into a (N·Ho·Wo, C·kh·kw) matrix, and multiplied by
+the (C·kh·kw, F) filter matrix. Backward: the filter gradient is one more product with
+that matrix; the input gradient multiplies the output gradient by the filters and adds the
+kh·kw slices back into place with one strided, vectorised addition per kernel offset
+(no `np.add.at`, no loop over examples or pixels).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from scratchdl.core import ParamOperation, ShapeError
+
+__all__ = ["ChannelBias", "Conv2DOperation", "conv_output_size", "resolve_padding"]
+
+Padding = tuple[int, int, int, int]  # top, bottom, left, right
+
+
+def resolve_padding(
+    padding: str | int | tuple, kernel: tuple[int, int], stride: int, size: tuple[int, int]
+) -> Padding:
+    """(top, bottom, left, right) for ``"valid"``, ``"same"`` (output = ceil(input / stride);
+    an odd total puts the extra row or column at the bottom or right), an int or a pair."""
+    if padding == "valid":
+        return (0, 0, 0, 0)
+    if padding == "same":
+        pads = []
+        for k, n in zip(kernel, size, strict=True):
+            out = -(-n // stride)
+            total = max((out - 1) * stride + k - n, 0)
+            pads += [total // 2, total - total // 2]
+        return (pads[0], pads[1], pads[2], pads[3])
+    if isinstance(padding, (int, np.integer)) and not isinstance(padding, bool) and padding >= 0:
+        return (int(padding),) * 4
+    if (
+        isinstance(padding, (tuple, list))
+        and len(padding) == 2
+        and all(isinstance(p, int) and p >= 0 for p in padding)
+    ):
+        return (padding[0], padding[0], padding[1], padding[1])
+    raise ValueError(
+        f"padding must be 'same', 'valid', a non-negative int or (rows, cols). Received: padding={padding!r}"
+    )
+
+
+def conv_output_size(size: int, kernel: int, stride: int, pad_before: int, pad_after: int) -> int:
+    """Output length along one axis: floor((size + pads - kernel) / stride) + 1."""
+    return (size + pad_before + pad_after - kernel) // stride + 1
+
+
+def windows(
+    x: np.ndarray, kernel: tuple[int, int], stride: int, pad: Padding, fill: float = 0.0
+) -> np.ndarray:
+    """A (N, C, Ho, Wo, kh, kw) strided view of the padded input's windows."""
+    top, bottom, left, right = pad
+    if any(pad):
+        x = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)), constant_values=fill)
+    view = sliding_window_view(x, kernel, axis=(2, 3))
+    return view[:, :, ::stride, ::stride]
+
+
+def scatter_windows(
+    grad_windows: np.ndarray, input_shape: tuple[int, ...], stride: int, pad: Padding
+) -> np.ndarray:
+    """The adjoint of `windows`: add each window's gradient back at its place in the input.
+
+    `grad_windows` is (N, C, Ho, Wo, kh, kw); one vectorised addition per kernel offset.
+    """
+    n, c, h, w = input_shape
+    top, bottom, left, right = pad
+    _, _, ho, wo, kh, kw = grad_windows.shape
+    padded = np.zeros((n, c, h + top + bottom, w + left + right), dtype=grad_windows.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            padded[:, :, i : i + stride * ho : stride, j : j + stride * wo : stride] += (
+                grad_windows[..., i, j]
+            )
+    return padded[:, :, top : top + h, left : left + w]
+
+
+class Conv2DOperation(ParamOperation):
+    """Cross-correlation of (N, C, H, W) inputs with a (F, C, kh, kw) filter bank."""
+
+    def __init__(
+        self, param: np.ndarray, stride: int = 1, padding: str | int | tuple = "same"
+    ) -> None:
+        if param.ndim != 4:
+            raise ShapeError(
+                f"Conv2DOperation: filters must have shape (out, in, kh, kw), received {param.shape}"
+            )
+        super().__init__(param)
+        self.stride = int(stride)
+        self.padding = padding
+
+    def _output(self, inference: bool) -> np.ndarray:
+        x = self.input_
+        f, c, kh, kw = self.param.shape
+        if x.ndim != 4:
+            raise ShapeError(
+                f"{self.name}: input must have shape (batch, channels, height, width), received {x.shape}"
+            )
+        if x.shape[1] != c:
+            raise ShapeError(
+                f"{self.name}: input must have {c} channels (shape (batch, {c}, H, W)), received {x.shape}"
+            )
+        self._pad = resolve_padding(self.padding, (kh, kw), self.stride, x.shape[2:])
+        top, bottom, left, right = self._pad
+        if x.shape[2] + top + bottom < kh or x.shape[3] + left + right < kw:
+            raise ShapeError(
+                f"{self.name}: kernel {kh}x{kw} is larger than the padded image "
+                f"{x.shape[2] + top + bottom}x{x.shape[3] + left + right} (input {x.shape})"
+            )
+        view = windows(x, (kh, kw), self.stride, self._pad)
+        n, _, ho, wo = view.shape[:4]
+        # im2col: (N, Ho, Wo, C, kh, kw) -> (N*Ho*Wo, C*kh*kw), the one copy of the input
+        self._cols = view.transpose(0, 2, 3, 1, 4, 5).reshape(n * ho * wo, c * kh * kw)
+        out = self._cols @ self.param.reshape(f, -1).T  # (N*Ho*Wo, F)
+        return out.reshape(n, ho, wo, f).transpose(0, 3, 1, 2)
+
+    def _grad_matrix(self, output_grad: np.ndarray) -> np.ndarray:
+        f = self.param.shape[0]
+        return output_grad.transpose(0, 2, 3, 1).reshape(-1, f)  # (N*Ho*Wo, F)
+
+    def _param_grad(self, output_grad: np.ndarray) -> np.ndarray:
+        self._grad2d = self._grad_matrix(output_grad)
+        return (self._grad2d.T @ self._cols).reshape(self.param.shape)
+
+    def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
+        f, c, kh, kw = self.param.shape
+        n, _, ho, wo = output_grad.shape
+        grad_cols = self._grad2d @ self.param.reshape(f, -1)  # (N*Ho*Wo, C*kh*kw)
+        grad_windows = grad_cols.reshape(n, ho, wo, c, kh, kw).transpose(0, 3, 1, 2, 4, 5)
+        return scatter_windows(grad_windows, self.input_.shape, self.stride, self._pad)
+
+    def __repr__(self) -> str:
+        f, c, kh, kw = self.param.shape
+        return (
+            f"Conv2DOperation({c}->{f}, {kh}x{kw}, stride={self.stride}, padding={self.padding!r})"
+        )
+
+
+class ChannelBias(ParamOperation):
+    """Adds one bias per channel to (N, C, H, W) inputs; the parameter has shape (1, C, 1, 1)."""
+
+    def _output(self, inference: bool) -> np.ndarray:
+        if self.input_.ndim != 4 or self.input_.shape[1] != self.param.shape[1]:
+            raise ShapeError(
+                f"{self.name}: input must have shape (batch, {self.param.shape[1]}, H, W), received {self.input_.shape}"
+            )
+        return self.input_ + self.param
+
+    def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
+        return output_grad
+
+    def _param_grad(self, output_grad: np.ndarray) -> np.ndarray:
+        return output_grad.sum(axis=(0, 2, 3), keepdims=True)
+
+
+def fan_in_out(shape: tuple[int, ...]) -> tuple[int, int]:
+    """(fan_in, fan_out) of a (F, C, kh, kw) filter bank."""
+    f, c, kh, kw = shape
+    return c * kh * kw, f * kh * kw

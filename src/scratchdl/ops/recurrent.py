@@ -1,0 +1,270 @@
+"""Recurrent operations over (batch, time, features) inputs, with back-propagation through time.
+
+Each operation projects the inputs of every time step with one matrix multiply, loops over
+the time steps for the recurrent part (the only Python loop), caches what each step needs,
+and runs the time loop backwards in `backward`. Gate layouts follow PyTorch:
+
+RNN   h_t = tanh(x_t W_x + h_{t-1} W_h + b)
+LSTM  [i f g o] = x_t W_x + h_{t-1} W_h + b      (columns in that order, H each)
+      i, f, o = σ(·);  g = tanh(·);  c_t = f ⊙ c_{t-1} + i ⊙ g;  h_t = o ⊙ tanh(c_t)
+GRU   [r z n] columns (Cho et al. 2014, as torch.nn.GRU):
+      r = σ(x W_xr + b_xr + h W_hr + b_hr);   z = σ(x W_xz + b_xz + h W_hz + b_hz)
+      n = tanh(x W_xn + b_xn + r ⊙ (h W_hn + b_hn));   h_t = (1 - z) ⊙ n + z ⊙ h_{t-1}
+
+The output is every h_t, (batch, time, hidden), or with ``return_sequences=False`` the last,
+(batch, hidden). The initial state is `initial_state` (zeros when None). With
+``stateful=True`` the final state of one forward becomes the initial state of the next
+(as a constant: back-propagation stops at the batch boundary); a batch of another size
+starts again from zeros.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from scratchdl.core import Operation, ShapeError
+from scratchdl.ops.activations import sigmoid
+
+__all__ = ["GRUOperation", "LSTMOperation", "RNNOperation"]
+
+
+class _Recurrent(Operation):
+    """Shared parts: parameters, input checks, initial and carried state."""
+
+    gates = 1
+    state_names: tuple[str, ...] = ("h",)
+
+    def __init__(
+        self, weights: list[np.ndarray], return_sequences: bool = False, stateful: bool = False
+    ) -> None:
+        self.weights = weights
+        self.return_sequences = bool(return_sequences)
+        self.stateful = bool(stateful)
+        self.initial_state: tuple[np.ndarray, ...] | None = None
+        self.carried: tuple[np.ndarray, ...] | None = None
+        self._grads: list[np.ndarray] | None = None
+
+    @property
+    def hidden(self) -> int:
+        return self.weights[1].shape[0]
+
+    @property
+    def params(self) -> list[np.ndarray]:
+        return self.weights
+
+    @property
+    def param_grads(self) -> list[np.ndarray]:
+        return [] if self._grads is None else self._grads
+
+    def reset_state(self) -> None:
+        """Forget the carried state (stateful layers start the next batch from zeros)."""
+        self.carried = None
+
+    def snapshot(self) -> object:
+        return self.carried
+
+    def restore(self, snapshot: object) -> None:
+        self.carried = snapshot  # type: ignore[assignment]
+
+    def _start(self, batch: int, dtype: np.dtype) -> tuple[np.ndarray, ...]:
+        x = self.input_
+        features = self.weights[0].shape[0]
+        if x.ndim != 3 or x.shape[2] != features:
+            raise ShapeError(
+                f"{self.name}: input must have shape (batch, time, {features}), received {x.shape}"
+            )
+        if x.shape[1] == 0:
+            raise ShapeError(
+                f"{self.name}: input must have at least one time step, received {x.shape}"
+            )
+        h = self.hidden
+        for source in (self.carried if self.stateful else None, self.initial_state):
+            if source is not None:
+                if all(s.shape == (batch, h) for s in source):
+                    return tuple(s.astype(dtype, copy=False) for s in source)
+                if source is self.initial_state:
+                    raise ShapeError(
+                        f"{self.name}: initial_state must be {len(self.state_names)} array(s) of shape ({batch}, {h}), "
+                        f"received {[s.shape for s in source]}"
+                    )
+        return tuple(np.zeros((batch, h), dtype) for _ in self.state_names)
+
+    def _project(self) -> np.ndarray:
+        """x_t W_x + b for every step at once: (batch, time, gates·hidden)."""
+        x = self.input_
+        b, t, f = x.shape
+        return (x.reshape(b * t, f) @ self.weights[0] + self.weights[2]).reshape(b, t, -1)
+
+    def _finish(self, hs: np.ndarray, final: tuple[np.ndarray, ...]) -> np.ndarray:
+        if self.stateful:
+            self.carried = tuple(s.copy() for s in final)
+        return hs if self.return_sequences else hs[:, -1]
+
+    def _output_grad_per_step(self, output_grad: np.ndarray) -> np.ndarray:
+        if self.return_sequences:
+            return output_grad
+        b, t = self.input_.shape[:2]
+        full = np.zeros((b, t, self.hidden), output_grad.dtype)
+        full[:, -1] = output_grad
+        return full
+
+    def _input_side_grads(self, dproj: np.ndarray) -> None:
+        """Gradients of W_x and b from d(projection), and d(input), all with one product each."""
+        x = self.input_
+        b, t, f = x.shape
+        d2 = dproj.reshape(b * t, -1)
+        self._dWx = x.reshape(b * t, f).T @ d2
+        self._db = d2.sum(axis=0, keepdims=True)
+        self._dx = (d2 @ self.weights[0].T).reshape(x.shape)
+
+    def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
+        return self._dx
+
+    def get_config(self) -> dict:
+        return {"return_sequences": self.return_sequences, "stateful": self.stateful}
+
+
+class RNNOperation(_Recurrent):
+    """Elman RNN with tanh; weights [W_x (F, H), W_h (H, H), b (1, H)]."""
+
+    def _output(self, inference: bool) -> np.ndarray:
+        x = self.input_
+        batch, steps = x.shape[:2]
+        (h,) = self._start(batch, x.dtype)
+        proj = self._project()
+        hs = np.empty((batch, steps, self.hidden), x.dtype)
+        self._h0 = h
+        w_h = self.weights[1]
+        for t in range(steps):
+            h = np.tanh(proj[:, t] + h @ w_h)
+            hs[:, t] = h
+        self._hs = hs
+        return self._finish(hs, (h,))
+
+    def _compute_param_grads(self, output_grad: np.ndarray) -> None:
+        dout = self._output_grad_per_step(output_grad)
+        hs, w_h = self._hs, self.weights[1]
+        batch, steps = hs.shape[:2]
+        dproj = np.empty_like(hs)
+        dh_next = np.zeros((batch, self.hidden), hs.dtype)
+        for t in reversed(range(steps)):
+            da = (dout[:, t] + dh_next) * (1 - hs[:, t] * hs[:, t])
+            dproj[:, t] = da
+            dh_next = da @ w_h.T
+        h_prev = np.concatenate([self._h0[:, None], hs[:, :-1]], axis=1)
+        dWh = h_prev.reshape(-1, self.hidden).T @ dproj.reshape(-1, self.hidden)
+        self._input_side_grads(dproj)
+        self._grads = [self._dWx, dWh, self._db]
+
+
+class LSTMOperation(_Recurrent):
+    """LSTM; weights [W_x (F, 4H), W_h (H, 4H), b (1, 4H)], gate columns i, f, g, o."""
+
+    gates = 4
+    state_names = ("h", "c")
+
+    def _output(self, inference: bool) -> np.ndarray:
+        x = self.input_
+        batch, steps = x.shape[:2]
+        h, c = self._start(batch, x.dtype)
+        proj = self._project()
+        H = self.hidden
+        w_h = self.weights[1]
+        acts = np.empty((batch, steps, 4 * H), x.dtype)  # i, f, g, o after their nonlinearity
+        cs = np.empty((batch, steps + 1, H), x.dtype)
+        hs = np.empty((batch, steps, H), x.dtype)
+        tanh_cs = np.empty((batch, steps, H), x.dtype)
+        cs[:, 0] = c
+        self._h0 = h
+        for t in range(steps):
+            a = proj[:, t] + h @ w_h
+            act = acts[:, t]
+            act[:, : 2 * H] = sigmoid(a[:, : 2 * H])
+            act[:, 2 * H : 3 * H] = np.tanh(a[:, 2 * H : 3 * H])
+            act[:, 3 * H :] = sigmoid(a[:, 3 * H :])
+            c = act[:, H : 2 * H] * c + act[:, :H] * act[:, 2 * H : 3 * H]
+            cs[:, t + 1] = c
+            tanh_cs[:, t] = np.tanh(c)
+            h = act[:, 3 * H :] * tanh_cs[:, t]
+            hs[:, t] = h
+        self._acts, self._cs, self._hs, self._tanh_cs = acts, cs, hs, tanh_cs
+        return self._finish(hs, (h, c))
+
+    def _compute_param_grads(self, output_grad: np.ndarray) -> None:
+        dout = self._output_grad_per_step(output_grad)
+        acts, cs, hs, tanh_cs = self._acts, self._cs, self._hs, self._tanh_cs
+        H, w_h = self.hidden, self.weights[1]
+        batch, steps = hs.shape[:2]
+        dproj = np.empty_like(acts)
+        dh_next = np.zeros((batch, H), hs.dtype)
+        dc_next = np.zeros((batch, H), hs.dtype)
+        for t in reversed(range(steps)):
+            i, f, g, o = (acts[:, t, k * H : (k + 1) * H] for k in range(4))
+            dh = dout[:, t] + dh_next
+            tc = tanh_cs[:, t]
+            dc = dc_next + dh * o * (1 - tc * tc)
+            da = dproj[:, t]
+            da[:, :H] = dc * g * i * (1 - i)
+            da[:, H : 2 * H] = dc * cs[:, t] * f * (1 - f)
+            da[:, 2 * H : 3 * H] = dc * i * (1 - g * g)
+            da[:, 3 * H :] = dh * tc * o * (1 - o)
+            dc_next = dc * f
+            dh_next = da @ w_h.T
+        h_prev = np.concatenate([self._h0[:, None], hs[:, :-1]], axis=1)
+        dWh = h_prev.reshape(-1, H).T @ dproj.reshape(-1, 4 * H)
+        self._input_side_grads(dproj)
+        self._grads = [self._dWx, dWh, self._db]
+
+
+class GRUOperation(_Recurrent):
+    """GRU; weights [W_x (F, 3H), W_h (H, 3H), b_x (1, 3H), b_h (1, 3H)], columns r, z, n."""
+
+    gates = 3
+
+    def _output(self, inference: bool) -> np.ndarray:
+        x = self.input_
+        batch, steps = x.shape[:2]
+        (h,) = self._start(batch, x.dtype)
+        proj = self._project()
+        H = self.hidden
+        w_h, b_h = self.weights[1], self.weights[3]
+        gates = np.empty((batch, steps, 3 * H), x.dtype)  # r, z, n after their nonlinearity
+        hn = np.empty((batch, steps, H), x.dtype)  # h W_hn + b_hn, needed by backward
+        hs = np.empty((batch, steps, H), x.dtype)
+        self._h0 = h
+        for t in range(steps):
+            hh = h @ w_h + b_h
+            rz = sigmoid(proj[:, t, : 2 * H] + hh[:, : 2 * H])
+            r, z = rz[:, :H], rz[:, H:]
+            n = np.tanh(proj[:, t, 2 * H :] + r * hh[:, 2 * H :])
+            h = (1 - z) * n + z * h
+            gates[:, t, : 2 * H] = rz
+            gates[:, t, 2 * H :] = n
+            hn[:, t] = hh[:, 2 * H :]
+            hs[:, t] = h
+        self._gates, self._hn, self._hs = gates, hn, hs
+        return self._finish(hs, (h,))
+
+    def _compute_param_grads(self, output_grad: np.ndarray) -> None:
+        dout = self._output_grad_per_step(output_grad)
+        gates, hn, hs = self._gates, self._hn, self._hs
+        H, w_h = self.hidden, self.weights[1]
+        batch, steps = hs.shape[:2]
+        h_prev = np.concatenate([self._h0[:, None], hs[:, :-1]], axis=1)
+        dproj = np.empty_like(gates)  # d(x W_x + b_x)
+        dhh = np.empty_like(gates)  # d(h W_h + b_h)
+        dh_next = np.zeros((batch, H), hs.dtype)
+        for t in reversed(range(steps)):
+            r, z, n = gates[:, t, :H], gates[:, t, H : 2 * H], gates[:, t, 2 * H :]
+            dh = dout[:, t] + dh_next
+            dn = dh * (1 - z) * (1 - n * n)
+            dz = dh * (h_prev[:, t] - n) * z * (1 - z)
+            dr = dn * hn[:, t] * r * (1 - r)
+            dproj[:, t, :H], dproj[:, t, H : 2 * H], dproj[:, t, 2 * H :] = dr, dz, dn
+            dhh[:, t, :H], dhh[:, t, H : 2 * H], dhh[:, t, 2 * H :] = dr, dz, dn * r
+            dh_next = dh * z + dhh[:, t] @ w_h.T
+        d2 = dhh.reshape(-1, 3 * H)
+        dWh = h_prev.reshape(-1, H).T @ d2
+        dbh = d2.sum(axis=0, keepdims=True)
+        self._input_side_grads(dproj)
+        self._grads = [self._dWx, dWh, self._db, dbh]

@@ -1,0 +1,23 @@
+"""Reshaping operations."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from scratchdl.core import Operation, ShapeError
+
+
+class Flatten(Operation):
+    """(N, d1, d2, ...) -> (N, d1·d2·...); a view when the input is contiguous."""
+
+    def _output(self, inference: bool) -> np.ndarray:
+        if self.input_.ndim < 2:
+            raise ShapeError(
+                f"{self.name}: input must have a batch axis and at least one more, received {self.input_.shape}"
+            )
+        return self.input_.reshape(self.input_.shape[0], math.prod(self.input_.shape[1:]))
+
+    def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
+        return output_grad.reshape(self.input_.shape)
