@@ -84,27 +84,7 @@ def check_operation(
     ``check_input=False`` skips the input (for inputs that are not differentiable, such as
     the token ids of an embedding)."""
     x = _float64("check_operation", x)
-    _require_float64_params("check_operation", op.params)
-    rng = np.random.default_rng(seed)
-    restore = _freeze_generators([op])
-    restore()
-    out = op.forward(x, inference)
-    g = (
-        rng.standard_normal(out.shape)
-        if output_grad is None
-        else np.asarray(output_grad, np.float64)
-    )
-
-    def f() -> float:
-        restore()
-        return float(np.sum(op.forward(x, inference) * g))
-
-    restore()
-    op.forward(x, inference)
-    analytic = {"input": op.backward(g).copy()}
-    analytic.update({f"param[{i}]": grad.copy() for i, grad in enumerate(op.param_grads)})
-    arrays = {"input": x} | {f"param[{i}]": p for i, p in enumerate(op.params)}
-    return _compare(f, arrays, analytic, eps, check_input)
+    return _check_step(op, [op], x, output_grad, eps, inference, seed, check_input)
 
 
 def check_layer(
@@ -123,13 +103,31 @@ def check_layer(
     A layer that is not set up yet is set up from `x`, so its parameters are float64.
     """
     x = _float64("check_layer", x)
-    rng = np.random.default_rng(seed)
     if layer.first:
         layer.forward(x, inference=True)
-    _require_float64_params("check_layer", layer.params)
-    restore = _freeze_generators([layer, *layer.operations])
+    return _check_step(
+        layer, [layer, *layer.operations], x, output_grad, eps, inference, seed, check_input
+    )
+
+
+def _check_step(
+    step: Operation | Layer,
+    stateful: list[object],
+    x: np.ndarray,
+    output_grad: np.ndarray | None,
+    eps: float,
+    inference: bool,
+    seed: int,
+    check_input: bool,
+) -> GradCheckResult:
+    """The check shared by operations and layers: f(x, params) = sum(forward(x) * g)."""
+    _require_float64_params(
+        f"check_{'layer' if isinstance(step, Layer) else 'operation'}", step.params
+    )
+    restore = _freeze_generators(stateful)
     restore()
-    out = layer.forward(x, inference)
+    out = step.forward(x, inference)
+    rng = np.random.default_rng(seed)
     g = (
         rng.standard_normal(out.shape)
         if output_grad is None
@@ -138,13 +136,13 @@ def check_layer(
 
     def f() -> float:
         restore()
-        return float(np.sum(layer.forward(x, inference) * g))
+        return float(np.sum(step.forward(x, inference) * g))
 
     restore()
-    layer.forward(x, inference)
-    analytic = {"input": layer.backward(g).copy()}
-    analytic.update({f"param[{i}]": grad.copy() for i, grad in enumerate(layer.param_grads)})
-    arrays = {"input": x} | {f"param[{i}]": p for i, p in enumerate(layer.params)}
+    step.forward(x, inference)
+    analytic = {"input": step.backward(g).copy()}
+    analytic.update({f"param[{i}]": grad.copy() for i, grad in enumerate(step.param_grads)})
+    arrays = {"input": x} | {f"param[{i}]": p for i, p in enumerate(step.params)}
     return _compare(f, arrays, analytic, eps, check_input)
 
 

@@ -8,24 +8,10 @@ from scratchdl.core import Operation, ShapeError
 from scratchdl.layers.base import Layer
 from scratchdl.layers.dense import WEIGHT_INITS, init_std
 from scratchdl.ops.activations import Linear, get_activation
-from scratchdl.ops.conv import ChannelBias, Conv2DOperation, conv_output_size, resolve_padding
+from scratchdl.ops.conv import ChannelBias, Conv2DOperation, conv_output_size, pair, resolve_padding
 from scratchdl.ops.dropout import Dropout
 from scratchdl.ops.normalization import BatchNormOp
 from scratchdl.ops.reshape import Flatten
-
-
-def _kernel(value: int | tuple[int, int] | list[int]) -> tuple[int, int]:
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 1:
-        return (int(value), int(value))
-    if (
-        isinstance(value, (tuple, list))
-        and len(value) == 2
-        and all(isinstance(v, int) and v >= 1 for v in value)
-    ):
-        return (value[0], value[1])
-    raise ValueError(
-        f"Conv2D: kernel_size must be a positive int or a pair of them. Received: kernel_size={value!r}"
-    )
 
 
 class Conv2D(Layer):
@@ -61,7 +47,9 @@ class Conv2D(Layer):
     ) -> None:
         if kernel_size is None:
             kernel_size = param_size
-        elif param_size is not None and _kernel(param_size) != _kernel(kernel_size):
+        elif param_size is not None and pair("Conv2D", "kernel_size", param_size) != pair(
+            "Conv2D", "kernel_size", kernel_size
+        ):
             raise ValueError(
                 f"Conv2D: give kernel_size or param_size, not both. Received: {kernel_size}, {param_size}"
             )
@@ -72,7 +60,7 @@ class Conv2D(Layer):
         super().__init__(out_channels)
         if out_channels is None:
             raise ValueError("Conv2D: out_channels is required. Received: None")
-        self.kernel_size = _kernel(kernel_size)
+        self.kernel_size = pair("Conv2D", "kernel_size", kernel_size)
         if isinstance(stride, bool) or not isinstance(stride, (int, np.integer)) or stride < 1:
             raise ValueError(
                 f"Conv2D: stride must be a positive integer. Received: stride={stride!r}"

@@ -15,9 +15,24 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from scratchdl.core import ParamOperation, ShapeError
 
-__all__ = ["ChannelBias", "Conv2DOperation", "conv_output_size", "resolve_padding"]
+__all__ = ["ChannelBias", "Conv2DOperation", "conv_output_size", "pair", "resolve_padding"]
 
 Padding = tuple[int, int, int, int]  # top, bottom, left, right
+
+
+def pair(owner: str, name: str, value: int | tuple[int, int] | list[int]) -> tuple[int, int]:
+    """(a, b) from a positive int or a pair of them; `owner` and `name` go into the error."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 1:
+        return (int(value), int(value))
+    if (
+        isinstance(value, (tuple, list))
+        and len(value) == 2
+        and all(isinstance(v, int) and v >= 1 for v in value)
+    ):
+        return (value[0], value[1])
+    raise ValueError(
+        f"{owner}: {name} must be a positive int or a pair of them. Received: {name}={value!r}"
+    )
 
 
 def resolve_padding(

@@ -5,19 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from scratchdl.core import Operation, ShapeError
-from scratchdl.ops.conv import resolve_padding, scatter_windows, windows
-
-
-def _pair(name: str, value: int | tuple[int, int]) -> tuple[int, int]:
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 1:
-        return (int(value), int(value))
-    if (
-        isinstance(value, (tuple, list))
-        and len(value) == 2
-        and all(isinstance(v, int) and v >= 1 for v in value)
-    ):
-        return (value[0], value[1])
-    raise ValueError(f"{name} must be a positive int or a pair of them. Received: {name}={value!r}")
+from scratchdl.ops.conv import pair, resolve_padding, scatter_windows, windows
 
 
 class _Pool(Operation):
@@ -29,7 +17,7 @@ class _Pool(Operation):
         stride: int | None = None,
         padding: int | str = 0,
     ) -> None:
-        self.kernel_size = _pair("kernel_size", kernel_size)
+        self.kernel_size = pair(type(self).__name__, "kernel_size", kernel_size)
         if stride is not None and (
             not isinstance(stride, (int, np.integer)) or isinstance(stride, bool) or stride < 1
         ):

@@ -1,0 +1,105 @@
+"""Benchmark: forward + backward of one LSTM batch (batch 32, hidden 256, vocab 65, one-hot
+inputs as the book's chapter 6 feeds them), float32, against torch.nn.LSTM when installed.
+
+    python bench/lstm.py [--repeats 7]
+
+For sequences of 25 and 100 steps, prints the median seconds of one forward + backward
+pass through the LSTM layer alone (configurations interleaved), with 1 and 2 BLAS threads,
+and the ratio to PyTorch's best.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from scratchdl import LSTM
+
+BATCH, HIDDEN, VOCAB = 32, 256, 65
+
+
+def ours(x: np.ndarray) -> Callable[[], None]:
+    layer = LSTM(HIDDEN, return_sequences=True)
+    layer.rng = np.random.default_rng(0)
+    layer.forward(x)
+    grad = np.random.default_rng(1).standard_normal((BATCH, x.shape[1], HIDDEN)).astype(np.float32)
+
+    def run() -> None:
+        layer.forward(x)
+        layer.backward(grad)
+
+    return run
+
+
+def theirs(x: np.ndarray, threads: int) -> Callable[[], None] | None:
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.manual_seed(0)
+    lstm = torch.nn.LSTM(VOCAB, HIDDEN, batch_first=True)
+    xt = torch.from_numpy(x)
+    grad = torch.from_numpy(
+        np.random.default_rng(1).standard_normal((BATCH, x.shape[1], HIDDEN)).astype(np.float32)
+    )
+
+    def run() -> None:
+        torch.set_num_threads(threads)
+        out, _ = lstm(xt)
+        out.backward(grad)
+
+    return run
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--repeats", type=int, default=7)
+    args = parser.parse_args()
+    print(
+        f"{time.strftime('%Y-%m-%d')} | {platform.machine()}, {os.cpu_count()} cores | numpy {np.__version__}"
+    )
+    print(
+        f"LSTM forward + backward, batch {BATCH}, hidden {HIDDEN}, {VOCAB} one-hot inputs, float32, median of {args.repeats}\n"
+    )
+    for steps in (25, 100):
+        ids = np.random.default_rng(0).integers(0, VOCAB, (BATCH, steps))
+        x = np.eye(VOCAB, dtype=np.float32)[ids]
+        configs: dict[str, tuple[Callable[[], None], int | None]] = {}
+        for threads in (1, 2):
+            configs[f"scratchdl [{threads}t]"] = (ours(x), threads)
+            run = theirs(x, threads)
+            if run is not None:
+                configs[f"torch [{threads}t]"] = (run, None)
+        times: dict[str, list[float]] = {name: [] for name in configs}
+        for _ in range(args.repeats):
+            for name, (fn, threads) in configs.items():
+                start = time.perf_counter()
+                if threads is None:
+                    fn()
+                else:
+                    with threadpool_limits(threads, user_api="blas"):
+                        fn()
+                times[name].append(time.perf_counter() - start)
+        med = {name: statistics.median(ts) for name, ts in times.items()}
+        print(f"sequence length {steps}:")
+        for name, seconds in med.items():
+            print(f"  {name:<16} {seconds * 1000:8.1f} ms")
+        best_ours = min(v for k, v in med.items() if k.startswith("scratchdl"))
+        torch_times = [v for k, v in med.items() if k.startswith("torch")]
+        if torch_times:
+            print(
+                f"  best scratchdl / best torch: {best_ours / min(torch_times):.2f}   (target <= 2)"
+            )
+
+
+if __name__ == "__main__":
+    main()
