@@ -67,7 +67,7 @@ def _train(preset_name: str, epochs: int | None, batch_size: int | None, lr: flo
         raise UsageError(f"--lr must be positive, received {lr}")
     _check_data_dir(data_dir)
     preset = PRESETS[preset_name]
-    data: Prepared = prepare(preset.dataset, data_dir)
+    data: Prepared = prepare(preset.dataset, data_dir, images=preset.images)
     net, optimizer = preset.build(seed, lr)
     metrics = ["accuracy"] if data.task == "classification" else ["mae", "rmse"]
     trainer = Trainer(net, optimizer, metrics=metrics)

@@ -16,7 +16,7 @@ import numpy as np
 
 from scratchdl.data import Standardizer, train_test_split
 from scratchdl.data import datasets as ds
-from scratchdl.layers import Dense
+from scratchdl.layers import Conv2D, Dense
 from scratchdl.losses import MeanSquaredError, SoftmaxCrossEntropy
 from scratchdl.network import NeuralNetwork
 from scratchdl.ops import Linear, ReLU, Sigmoid, Tanh
@@ -50,6 +50,8 @@ def apply_preprocessing(X: np.ndarray, preprocessing: dict[str, Any]) -> np.ndar
     X = np.asarray(X, dtype=np.float64)
     if preprocessing.get("flatten"):
         X = X.reshape(X.shape[0], -1)
+    elif preprocessing.get("channels_first"):  # (N, H, W) images -> (N, 1, H, W) for Conv2D
+        X = X.reshape(X.shape[0], 1, *X.shape[1:])
     mean = np.asarray(preprocessing.get("mean", 0.0), dtype=np.float64)
     std = np.asarray(preprocessing.get("std", 1.0), dtype=np.float64)
     if mean.ndim == 1 and X.shape[1:] != mean.shape:
@@ -88,8 +90,10 @@ DATASETS = {
 }
 
 
-def prepare(name: str, data_dir: str | None = None) -> Prepared:
-    """Load dataset `name` and standardise it with statistics from its training split."""
+def prepare(name: str, data_dir: str | None = None, images: bool = False) -> Prepared:
+    """Load dataset `name` and standardise it with statistics from its training split.
+
+    ``images=True`` keeps 28x28 images as (N, 1, 28, 28) for convolutional models."""
     X_train, y_train, X_test, y_test, task = split_raw(name, data_dir)
     if name == "boston":
         scaler = Standardizer().fit(X_train)
@@ -98,7 +102,12 @@ def prepare(name: str, data_dir: str | None = None) -> Prepared:
         prep = {"flatten": False, "mean": 0.0, "std": 16.0}
     else:
         flat = X_train.reshape(len(X_train), -1)
-        prep = {"flatten": True, "mean": float(flat.mean()), "std": float(flat.std())}
+        prep = {
+            "flatten": not images,
+            "channels_first": images,
+            "mean": float(flat.mean()),
+            "std": float(flat.std()),
+        }
     prep["example_shape"] = list(X_train.shape[1:])
     return Prepared(
         apply_preprocessing(X_train, prep),
@@ -122,6 +131,7 @@ class Preset:
     batch_size: int
     eval_every: int = 1
     fit_options: dict[str, Any] = field(default_factory=dict)
+    images: bool = False  # feed (N, 1, 28, 28) images rather than flat rows
 
     def metadata(self, prepared: Prepared) -> dict[str, str]:
         return {
@@ -187,6 +197,34 @@ PRESETS: dict[str, Preset] = {
             epochs=50,
             batch_size=60,
             eval_every=10,
+        ),
+        Preset(
+            "mnist-cnn",
+            "the book's chapter-5 CNN: Conv2D(16, 5x5, tanh, dropout 0.8) -> Dense(10), momentum 0.9",
+            "mnist",
+            lambda seed, lr: (
+                NeuralNetwork(
+                    [
+                        Conv2D(
+                            16,
+                            5,
+                            activation=Tanh(),
+                            weight_init="glorot",
+                            dropout=0.8,
+                            flatten=True,
+                        ),
+                        Dense(10, Linear(), weight_init="glorot"),
+                    ],
+                    SoftmaxCrossEntropy(),
+                    seed=seed,
+                ),
+                SGDMomentum(_lr(lr, 0.1), 0.9),
+            ),
+            epochs=1,
+            batch_size=60,
+            eval_every=1,
+            fit_options={"early_stopping": False},
+            images=True,
         ),
         Preset(
             "mnist-best",
