@@ -340,3 +340,25 @@ def test_random_and_mutated_bytes_raise_only_model_format_error(
         scratchdl.load(path, check_finite=True)
     except ModelFormatError:
         pass
+
+
+def test_round_trip_of_convolutional_layers_with_batch_norm_state(tmp_path, rng):
+    from scratchdl import AvgPool2D, BatchNorm, Conv2D, GlobalAvgPool2D, MaxPool2D
+
+    net = NeuralNetwork(
+        [Conv2D(4, 3, activation="relu", weight_init="he"), BatchNorm(momentum=0.8), MaxPool2D(2),
+         AvgPool2D(2, stride=1, padding=1), Conv2D(3, (2, 3), stride=2, padding="valid", bias=False),
+         GlobalAvgPool2D(), Dense(2, Linear())],
+        SoftmaxCrossEntropy(), seed=4,
+    )  # fmt: skip
+    x = rng.standard_normal((5, 2, 9, 8))
+    for _ in range(3):
+        net.train_batch(x, rng.integers(0, 2, 5))  # moves the batch-norm running statistics
+    path = tmp_path / "cnn.safetensors"
+    net.save(path)
+    loaded = scratchdl.load(path)
+    np.testing.assert_array_equal(loaded.predict(x), net.predict(x))
+    saved_state = net.layers[1].state_arrays()
+    for name, value in loaded.layers[1].state_arrays().items():
+        np.testing.assert_array_equal(value, saved_state[name])
+    assert saved_state["running_var"].std() > 0  # not the initial ones

@@ -69,7 +69,7 @@ def _train(preset_name: str, epochs: int | None, batch_size: int | None, lr: flo
     preset = PRESETS[preset_name]
     data: Prepared = prepare(preset.dataset, data_dir, images=preset.images)
     net, optimizer = preset.build(seed, lr)
-    metrics = ["accuracy"] if data.task == "classification" else ["mae", "rmse"]
+    metrics = ["mae", "rmse"] if data.task == "regression" else ["accuracy"]
     trainer = Trainer(net, optimizer, metrics=metrics)
     epochs = epochs or preset.epochs
     if resume is not None and not Path(resume).is_file():
@@ -165,7 +165,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
             f"evaluate it on {trained_on}"
         )
     X = apply_preprocessing(X_test, prep)
-    metrics = ["accuracy"] if task == "classification" else ["mae", "rmse"]
+    metrics = ["mae", "rmse"] if task == "regression" else ["accuracy"]
     scores = Trainer(net, scratchdl.SGD(0.1), metrics=metrics).evaluate(X, y_test)
     shown = ", ".join(
         f"{k} {v:.2%}" if k == "accuracy" else f"{k} {v:.4f}" for k, v in scores.items()
@@ -195,8 +195,8 @@ def cmd_predict(args: argparse.Namespace) -> None:
             f"{path} has shape {X.shape}; the model takes one example of shape {example} or a batch (n, {', '.join(map(str, example))})"
         )
     prediction = net.predict(apply_preprocessing(X, prep))
-    classify = metadata.get("task") == "classification"
-    result = prediction.argmax(axis=1) if classify else prediction
+    classify = metadata.get("task") in ("classification", "language-model")
+    result = prediction.argmax(axis=-1) if classify else prediction
     for i, row in enumerate(result[: args.show]):
         print(
             f"{i}: class {row}"

@@ -16,7 +16,7 @@ import numpy as np
 
 from scratchdl.data import Standardizer, train_test_split
 from scratchdl.data import datasets as ds
-from scratchdl.layers import Conv2D, Dense
+from scratchdl.layers import LSTM, Conv2D, Dense, Embedding
 from scratchdl.losses import MeanSquaredError, SoftmaxCrossEntropy
 from scratchdl.network import NeuralNetwork
 from scratchdl.ops import Linear, ReLU, Sigmoid, Tanh
@@ -75,6 +75,15 @@ def split_raw(
         loader = ds.load_mnist if name == "mnist" else ds.load_fashion_mnist
         X_train, y_train, X_test, y_test = loader(data_dir)
         return X_train, y_train.astype(np.int64), X_test, y_test.astype(np.int64), "classification"
+    if name == "tinyshakespeare":
+        from scratchdl.text import CharVocab, windows
+
+        text = ds.load_text("tinyshakespeare", data_dir)
+        ids = CharVocab(text).encode(text)
+        split = int(len(ids) * 0.9)  # the first 90% for training, the rest for validation
+        X_train, y_train = windows(ids[:split], 100)
+        X_test, y_test = windows(ids[split:], 100)
+        return X_train, y_train, X_test, y_test, "language-model"
     if name == "digits":
         X, y = ds.load_digits()
         X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.2, seed=0)
@@ -87,6 +96,7 @@ DATASETS = {
     "mnist": "MNIST digits, 28x28",
     "fashion-mnist": "Fashion-MNIST, 28x28",
     "digits": "scikit-learn's bundled 8x8 digits (no download)",
+    "tinyshakespeare": "tiny-shakespeare as windows of 100 character ids (language model)",
 }
 
 
@@ -100,6 +110,8 @@ def prepare(name: str, data_dir: str | None = None, images: bool = False) -> Pre
         prep = {"flatten": False, "mean": scaler.mean_[0].tolist(), "std": scaler.std_[0].tolist()}
     elif name == "digits":
         prep = {"flatten": False, "mean": 0.0, "std": 16.0}
+    elif name == "tinyshakespeare":
+        prep = {"flatten": False, "mean": 0.0, "std": 1.0}  # character ids pass through
     else:
         flat = X_train.reshape(len(X_train), -1)
         prep = {
@@ -245,6 +257,23 @@ PRESETS: dict[str, Preset] = {
             epochs=20,
             batch_size=128,
             eval_every=5,
+            fit_options={"early_stopping": False},
+        ),
+        Preset(
+            "char-rnn",
+            "character language model: Embedding(65, 64) -> LSTM(256) -> Dense(65) per step, Adam, clip 5",
+            "tinyshakespeare",
+            lambda seed, lr: (
+                NeuralNetwork(
+                    [Embedding(65, 64), LSTM(256, return_sequences=True), Dense(65, Linear())],
+                    SoftmaxCrossEntropy(),
+                    seed=seed,
+                ),
+                Adam(_lr(lr, 2e-3), clip_norm=5.0),
+            ),
+            epochs=5,
+            batch_size=32,
+            eval_every=1,
             fit_options={"early_stopping": False},
         ),
         Preset(

@@ -1,8 +1,8 @@
 """2-D convolution over NCHW arrays, as im2col (a strided view) and one matrix multiply.
 
 Forward: the padded input's k×k windows are taken as a strided view
-(`sliding_window_view`), copied once into a (N·Ho·Wo, C·kh·kw) matrix, and multiplied by
-the (C·kh·kw, F) filter matrix. Backward: the filter gradient is one more product with
+(`sliding_window_view`), copied once into a (C·kh·kw, N·Ho·Wo) matrix, and multiplied by
+the (F, C·kh·kw) filter matrix. Backward: the filter gradient is one more product with
 that matrix; the input gradient multiplies the output gradient by the filters and adds the
 kh·kw slices back into place with one strided, vectorised addition per kernel offset
 (no `np.add.at`, no loop over examples or pixels).
@@ -98,7 +98,13 @@ def scatter_windows(
 
 
 class Conv2DOperation(ParamOperation):
-    """Cross-correlation of (N, C, H, W) inputs with a (F, C, kh, kw) filter bank."""
+    """Cross-correlation of (N, C, H, W) inputs with a (F, C, kh, kw) filter bank.
+
+    The im2col matrix is built "channels-major", (C·kh·kw, N·Ho·Wo): for each channel and
+    kernel offset its row is a run of whole output images, which the strided window view
+    delivers with unit stride along the image rows, and which the backward pass can add
+    back into the input with unit stride too.
+    """
 
     def __init__(
         self, param: np.ndarray, stride: int = 1, padding: str | int | tuple = "same"
@@ -131,25 +137,29 @@ class Conv2DOperation(ParamOperation):
             )
         view = windows(x, (kh, kw), self.stride, self._pad)
         n, _, ho, wo = view.shape[:4]
-        # im2col: (N, Ho, Wo, C, kh, kw) -> (N*Ho*Wo, C*kh*kw), the one copy of the input
-        self._cols = view.transpose(0, 2, 3, 1, 4, 5).reshape(n * ho * wo, c * kh * kw)
-        out = self._cols @ self.param.reshape(f, -1).T  # (N*Ho*Wo, F)
-        return out.reshape(n, ho, wo, f).transpose(0, 3, 1, 2)
-
-    def _grad_matrix(self, output_grad: np.ndarray) -> np.ndarray:
-        f = self.param.shape[0]
-        return output_grad.transpose(0, 2, 3, 1).reshape(-1, f)  # (N*Ho*Wo, F)
+        # im2col: (C, kh, kw, N, Ho, Wo) -> (C*kh*kw, N*Ho*Wo), the one copy of the input
+        self._cols = view.transpose(1, 4, 5, 0, 2, 3).reshape(c * kh * kw, n * ho * wo)
+        out = self.param.reshape(f, -1) @ self._cols  # (F, N*Ho*Wo)
+        return out.reshape(f, n, ho, wo).transpose(1, 0, 2, 3)
 
     def _param_grad(self, output_grad: np.ndarray) -> np.ndarray:
-        self._grad2d = self._grad_matrix(output_grad)
-        return (self._grad2d.T @ self._cols).reshape(self.param.shape)
+        f = self.param.shape[0]
+        self._grad2d = output_grad.transpose(1, 0, 2, 3).reshape(f, -1)  # (F, N*Ho*Wo)
+        return (self._grad2d @ self._cols.T).reshape(self.param.shape)
 
     def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
         f, c, kh, kw = self.param.shape
         n, _, ho, wo = output_grad.shape
-        grad_cols = self._grad2d @ self.param.reshape(f, -1)  # (N*Ho*Wo, C*kh*kw)
-        grad_windows = grad_cols.reshape(n, ho, wo, c, kh, kw).transpose(0, 3, 1, 2, 4, 5)
-        return scatter_windows(grad_windows, self.input_.shape, self.stride, self._pad)
+        grad_cols = self.param.reshape(f, -1).T @ self._grad2d  # (C*kh*kw, N*Ho*Wo)
+        grad_windows = grad_cols.reshape(c, kh, kw, n, ho, wo)
+        _, _, h, w = self.input_.shape
+        top, bottom, left, right = self._pad
+        s = self.stride
+        padded = np.zeros((c, n, h + top + bottom, w + left + right), dtype=grad_cols.dtype)
+        for i in range(kh):
+            for j in range(kw):
+                padded[:, :, i : i + s * ho : s, j : j + s * wo : s] += grad_windows[:, i, j]
+        return padded[:, :, top : top + h, left : left + w].transpose(1, 0, 2, 3)
 
     def __repr__(self) -> str:
         f, c, kh, kw = self.param.shape
