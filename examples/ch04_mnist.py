@@ -175,6 +175,25 @@ EXPERIMENTS = [
         epochs=100,
     ),
     Experiment(
+        "deep_dropout_matched",
+        "the same, lr x 0.64 (keep_prob²) to match the book's non-inverted dropout",
+        "97.34%",
+        0.9734,
+        lambda s: (
+            NeuralNetwork(
+                [
+                    Dense(178, Tanh(), weight_init="glorot", dropout=0.8),
+                    Dense(46, Tanh(), weight_init="glorot", dropout=0.8),
+                    Dense(10, Linear(), weight_init="glorot"),
+                ],
+                SoftmaxCrossEntropy(),
+                seed=s,
+            ),
+            SGDMomentum(0.2 * 0.64, 0.9, final_lr=0.05 * 0.64, decay_type="exponential"),
+        ),
+        epochs=100,
+    ),
+    Experiment(
         "modern",
         "modern: 784 → 1024 → 512 → 10 ReLU, He init, dropout 0.8, AdamW, warm-up + cosine, batch 128, 20 epochs",
         "—",

@@ -93,7 +93,7 @@ def modern_model(seed: int, epochs: int) -> tuple[NeuralNetwork, object, dict]:
         seed=seed,
     )  # fmt: skip
     optim = AdamW(2e-3, weight_decay=5e-4, schedule=Warmup(1, CosineDecay(1e-5)))
-    return net, optim, {"epochs": epochs, "batch_size": 64}
+    return net, optim, {"epochs": epochs, "batch_size": 128}
 
 
 def run(make, seed: int, data: tuple[np.ndarray, ...], verbose: int) -> dict:
