@@ -187,6 +187,21 @@ def test_type_naming_a_module_path(saved, tmp_path):
     expect_error(path, "unknown operation type 'builtins:eval'")
 
 
+def test_nested_objects_are_refused_beyond_a_layer_activation(saved, tmp_path):
+    def nest(arch):
+        arch["layers"][0]["args"]["activation"]["args"]["alpha"] = {"type": "Tanh", "args": {}}
+
+    expect_error(rewrite(saved, tmp_path, nest), "cannot be another object")
+    deep = {"type": "Tanh", "args": {}}
+    for _ in range(500):
+        deep = {"type": "Tanh", "args": {"x": deep}}
+
+    def very_deep(arch):
+        arch["layers"][0]["args"]["activation"] = deep
+
+    expect_error(rewrite(saved, tmp_path, very_deep), "cannot be another object")
+
+
 def test_bad_constructor_arguments(saved, tmp_path):
     path = rewrite(saved, tmp_path, lambda a: a["layers"][0]["args"].update(neurons=-3))
     expect_error(path, "cannot build Dense")

@@ -112,6 +112,10 @@ def _from_spec(spec: Any, kind: str, where: str) -> Any:
     kwargs = {}
     for key, value in args.items():
         if isinstance(value, dict):
+            if kind != "layer":  # only a layer holds specs (its activation); nothing nests deeper
+                raise ModelFormatError(
+                    f"{where}: argument {key!r} of a {kind} cannot be another object"
+                )
             value = _from_spec(value, "operation", f"{where}.{key}")
         elif (
             isinstance(value, list)
