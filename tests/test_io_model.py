@@ -193,7 +193,7 @@ def test_nested_objects_are_refused_beyond_a_layer_activation(saved, tmp_path):
 
     expect_error(rewrite(saved, tmp_path, nest), "cannot be another object")
     deep = {"type": "Tanh", "args": {}}
-    for _ in range(500):
+    for _ in range(200):
         deep = {"type": "Tanh", "args": {"x": deep}}
 
     def very_deep(arch):
