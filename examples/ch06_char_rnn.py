@@ -8,6 +8,8 @@ and prints a sample.
     python examples/ch06_char_rnn.py [--minutes 25] [--cell lstm|gru|rnn] [--hidden 256]
     python examples/ch06_char_rnn.py --book rnn     # the book's RNN 256 with SGD, seq 25
     python examples/ch06_char_rnn.py --book lstm    # the book's LSTM 256 with AdaGrad, seq 25
+
+(The book feeds one-hot vectors; --book uses a learned embedding as wide as the vocabulary.)
 """
 
 from __future__ import annotations
@@ -77,7 +79,9 @@ def main() -> None:
     vocab = CharVocab(text)
     ids = vocab.encode(text)
     split = int(len(ids) * 0.9)
-    if args.book:  # the book's chapter-6 runs: one-hot inputs, hidden 256, sequences of 25
+    if (
+        args.book
+    ):  # the book's chapter-6 runs: hidden 256, sequences of 25, a vocabulary-wide embedding
         args.seq, args.embed = 25, len(vocab)
         cell = RNN if args.book == "rnn" else LSTM
         optimizer = (
