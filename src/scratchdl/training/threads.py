@@ -4,8 +4,9 @@ Measured on the 2-core machines here (2026-11-28, OpenBLAS 0.3.31, float32, one
 (batch x 784) @ (784 x 89) product plus its weight gradient): two threads took 1.13x,
 0.97x and 1.28x the time of one at batches of 1, 4 and 8, but only 0.58x-0.83x at
 batches of 16 to 128. So ``"auto"`` uses one thread for batches of at most 8 rows and
-leaves BLAS alone otherwise. (An earlier measurement on a busier machine found one thread
-faster at batch 60; `bench/mlp.py` times both, so rerun it before changing this rule.)
+leaves BLAS alone otherwise. (An earlier measurement, reported in the issue that asked for
+this rule, found one thread faster at batch 60; `bench/mlp.py` times both, so rerun it
+before changing this rule.)
 The rule is fixed, not timed at run time, because BLAS results can differ in the last bit
 between thread counts and the same seed must give the same result. Thread control needs
 the optional `threadpoolctl` package; without it every setting behaves like None.
