@@ -15,6 +15,13 @@ class EmbeddingLookup(ParamOperation):
     of its uses. There is no gradient with respect to the ids (zeros are returned).
     """
 
+    def __init__(self, param: np.ndarray) -> None:
+        if param.ndim != 2:
+            raise ShapeError(
+                f"EmbeddingLookup: the table must have shape (vocab_size, dim), received {param.shape}"
+            )
+        super().__init__(param)
+
     def _output(self, inference: bool) -> np.ndarray:
         ids = self.input_
         vocab = self.param.shape[0]
@@ -40,9 +47,3 @@ class EmbeddingLookup(ParamOperation):
 
     def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
         return np.zeros(self.input_.shape, dtype=output_grad.dtype)
-
-    def _check(self) -> None:
-        if self.param.ndim != 2:
-            raise ShapeError(
-                f"{self.name}: the table must have shape (vocab_size, dim), received {self.param.shape}"
-            )
