@@ -13,16 +13,14 @@ operation, and the peak memory of one epoch (tracemalloc, which sees NumPy's arr
 from __future__ import annotations
 
 import argparse
-import os
-import platform
-import statistics
 import time
 import tracemalloc
 from collections import defaultdict
 from collections.abc import Callable
 
 import numpy as np
-from threadpoolctl import threadpool_info, threadpool_limits
+from _timing import interleaved, machine
+from threadpoolctl import threadpool_limits
 
 from scratchdl import (
     Conv2D,
@@ -145,20 +143,10 @@ def main() -> None:
         run_torch = torch_epoch(threads)
         if run_torch is not None:
             configs[f"torch [{threads}t]"] = run_torch
-    times: dict[str, list[float]] = {name: [] for name in configs}
-    for _ in range(args.repeats):
-        for name, fn in configs.items():
-            start = time.perf_counter()
-            fn(X, y)
-            times[name].append(time.perf_counter() - start)
-    med = {name: statistics.median(ts) for name, ts in times.items()}
-
-    blas = ", ".join(
-        f"{p['internal_api']} {p['version']}" for p in threadpool_info() if p["user_api"] == "blas"
+    med, times = interleaved(
+        {name: (lambda fn=fn: fn(X, y)) for name, fn in configs.items()}, args.repeats
     )
-    print(
-        f"{time.strftime('%Y-%m-%d')} | {platform.machine()}, {os.cpu_count()} cores | numpy {np.__version__} ({blas})"
-    )
+    print(machine())
     print(
         f"book CNN, one epoch of {len(X)} images ({source}), batch {BATCH}, float32, median of {args.repeats}\n"
     )

@@ -11,13 +11,10 @@ and the ratio to PyTorch's best.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
-import statistics
-import time
 from collections.abc import Callable
 
 import numpy as np
+from _timing import interleaved, machine
 from threadpoolctl import threadpool_limits
 
 from scratchdl import LSTM
@@ -58,15 +55,25 @@ def theirs(x: np.ndarray, threads: int) -> Callable[[], None] | None:
     return run
 
 
+def limited(fn: Callable[[], None], threads: int | None) -> Callable[[], None]:
+    """`fn` under a BLAS thread limit (None: torch sets its own threads)."""
+    if threads is None:
+        return fn
+
+    def run() -> None:
+        with threadpool_limits(threads, user_api="blas"):
+            fn()
+
+    return run
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args()
-    print(
-        f"{time.strftime('%Y-%m-%d')} | {platform.machine()}, {os.cpu_count()} cores | numpy {np.__version__}"
-    )
+    print(machine())
     print(
         f"LSTM forward + backward, batch {BATCH}, hidden {HIDDEN}, {VOCAB} one-hot inputs, float32, median of {args.repeats}\n"
     )
@@ -79,17 +86,9 @@ def main() -> None:
             run = theirs(x, threads)
             if run is not None:
                 configs[f"torch [{threads}t]"] = (run, None)
-        times: dict[str, list[float]] = {name: [] for name in configs}
-        for _ in range(args.repeats):
-            for name, (fn, threads) in configs.items():
-                start = time.perf_counter()
-                if threads is None:
-                    fn()
-                else:
-                    with threadpool_limits(threads, user_api="blas"):
-                        fn()
-                times[name].append(time.perf_counter() - start)
-        med = {name: statistics.median(ts) for name, ts in times.items()}
+        med, _ = interleaved(
+            {name: limited(fn, threads) for name, (fn, threads) in configs.items()}, args.repeats
+        )
         print(f"sequence length {steps}:")
         for name, seconds in med.items():
             print(f"  {name:<16} {seconds * 1000:8.1f} ms")

@@ -21,14 +21,11 @@ from __future__ import annotations
 
 import argparse
 import io
-import os
-import platform
-import statistics
-import time
 from collections.abc import Callable
 
 import numpy as np
-from threadpoolctl import threadpool_info, threadpool_limits
+from _timing import interleaved, machine
+from threadpoolctl import threadpool_limits
 
 from scratchdl import (
     SGD,
@@ -191,24 +188,20 @@ def main() -> None:
         if run_torch is not None:
             configs[f"torch, momentum [{threads}t]"] = (run_torch, threads, False)
 
-    times: dict[str, list[float]] = {name: [] for name in configs}
-    for _ in range(args.repeats):
-        for name, (fn, threads, limit) in configs.items():
-            start = time.perf_counter()
-            if limit:
-                with threadpool_limits(threads, user_api="blas"):
-                    fn(X, y, order)
-            else:
-                fn(X, y, order)
-            times[name].append(time.perf_counter() - start)
-    med = {name: statistics.median(ts) for name, ts in times.items()}
+    def timed(fn: Callable, threads: int, limit: bool) -> Callable[[], object]:
+        if not limit:
+            return lambda: fn(X, y, order)
 
-    blas = ", ".join(
-        f"{p['internal_api']} {p['version']}" for p in threadpool_info() if p["user_api"] == "blas"
+        def run() -> object:
+            with threadpool_limits(threads, user_api="blas"):
+                return fn(X, y, order)
+
+        return run
+
+    med, times = interleaved(
+        {name: timed(*config) for name, config in configs.items()}, args.repeats
     )
-    print(
-        f"{time.strftime('%Y-%m-%d')} | {platform.processor() or platform.machine()}, {os.cpu_count()} cores | numpy {np.__version__} ({blas})"
-    )
+    print(machine())
     print(
         f"one epoch of {len(X)} rows ({source}), batch {BATCH}, float32, median of {args.repeats} runs\n"
     )

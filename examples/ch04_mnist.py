@@ -27,23 +27,20 @@ import numpy as np
 
 from scratchdl import (
     SGD,
-    AdamW,
-    CosineDecay,
     Dense,
     EarlyStopping,
     Linear,
     MeanSquaredError,
     NeuralNetwork,
-    ReLU,
     SGDMomentum,
     Sigmoid,
     SoftmaxCrossEntropy,
     Tanh,
     Trainer,
-    Warmup,
 )
 from scratchdl.data import Standardizer, one_hot
 from scratchdl.datasets import load_mnist
+from scratchdl.presets import PRESETS
 
 
 @dataclass
@@ -198,18 +195,9 @@ EXPERIMENTS = [
         "modern: 784 → 1024 → 512 → 10 ReLU, He init, dropout 0.8, AdamW, warm-up + cosine, batch 128, 20 epochs",
         "—",
         0.985,
-        lambda s: (
-            NeuralNetwork(
-                [
-                    Dense(1024, ReLU(), weight_init="he", dropout=0.8),
-                    Dense(512, ReLU(), weight_init="he", dropout=0.8),
-                    Dense(10, Linear(), weight_init="glorot"),
-                ],
-                SoftmaxCrossEntropy(),
-                seed=s,
-            ),
-            AdamW(1e-3, weight_decay=1e-4, schedule=Warmup(1, CosineDecay(1e-5))),
-        ),
+        lambda s: PRESETS["mnist-best"].build(
+            s, None
+        ),  # the same recipe as `scratchdl train mnist-best`
         epochs=20,
         batch_size=128,
         eval_every=5,

@@ -31,3 +31,16 @@ def data_dir() -> Path | None:
         return Path(value).resolve()
     fallback = REPO.parent / "shared" / "data"
     return fallback if fallback.is_dir() else None
+
+
+def require_data(*parts: str) -> Path:
+    """The shared data folder if it holds `parts` (e.g. "mnist", "train-images-idx3-ubyte.gz");
+    otherwise skip the test, or fail it when SCRATCHDL_REQUIRE_DATA is set (as in CI)."""
+    base = data_dir()
+    if base is None or not base.joinpath(*parts).exists():
+        if os.environ.get("SCRATCHDL_REQUIRE_DATA"):
+            pytest.fail(
+                f"SCRATCHDL_REQUIRE_DATA is set but {'/'.join(parts)} is missing from SCRATCHDL_DATA"
+            )
+        pytest.skip(f"{'/'.join(parts)} not available: set SCRATCHDL_DATA")
+    return base

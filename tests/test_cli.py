@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from tests.conftest import data_dir
+from tests.conftest import require_data
 
 pytest.importorskip("sklearn")
 
@@ -58,9 +58,7 @@ def test_evaluate_and_predict_a_saved_model(demo):
 
 
 def test_train_a_preset_for_one_epoch(tmp_path):
-    base = data_dir()
-    if base is None or not (base / "boston" / "boston.csv").exists():
-        pytest.skip("Boston data not available")
+    base = require_data("boston", "boston.csv")
     result = run("train", "boston-mlp", "--epochs", "1", "--out", "out", cwd=tmp_path,
                  env_extra={"SCRATCHDL_DATA": str(base)})  # fmt: skip
     assert result.returncode == 0, result.stderr

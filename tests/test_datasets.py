@@ -1,6 +1,5 @@
 import gzip
 import hashlib
-import os
 import struct
 
 import numpy as np
@@ -15,17 +14,7 @@ from scratchdl.data.datasets import (
     load_mnist,
     read_idx,
 )
-from tests.conftest import data_dir
-
-DATA = data_dir()
-
-
-def need_data(*parts):
-    if DATA is None or not DATA.joinpath(*parts).exists():
-        if os.environ.get("SCRATCHDL_REQUIRE_DATA"):
-            pytest.fail(f"SCRATCHDL_REQUIRE_DATA is set but {'/'.join(parts)} is missing")
-        pytest.skip("dataset not available: set SCRATCHDL_DATA")
-    return DATA
+from tests.conftest import require_data
 
 
 def idx_bytes(array: np.ndarray) -> bytes:
@@ -129,7 +118,7 @@ def test_load_mnist_checks_shapes_of_verified_files(isolated, monkeypatch):
 
 
 def test_load_mnist_real_files():
-    base = need_data("mnist", "train-images-idx3-ubyte.gz")
+    base = require_data("mnist", "train-images-idx3-ubyte.gz")
     X_train, y_train, X_test, y_test = load_mnist(base / "mnist")
     assert X_train.shape == (60000, 28, 28) and X_test.shape == (10000, 28, 28)
     assert X_train.dtype == np.uint8 and y_train.dtype == np.uint8
@@ -140,7 +129,7 @@ def test_load_mnist_real_files():
 
 
 def test_load_boston_real_file():
-    base = need_data("boston", "boston.csv")
+    base = require_data("boston", "boston.csv")
     X, y = load_boston(base / "boston")
     assert X.shape == (506, 13) and y.shape == (506,)
     assert X[0, 0] == 0.00632 and abs(y.mean() - 22.532806) < 1e-6

@@ -110,12 +110,7 @@ def _train(preset_name: str, epochs: int | None, batch_size: int | None, lr: flo
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
-    try:
-        import sklearn  # noqa: F401
-    except ImportError:
-        raise UsageError(
-            "the demo trains on scikit-learn's bundled digits; install it with `pip install 'scratchdl[demo]'`"
-        ) from None
+    # Without scikit-learn, load_digits raises an ImportError saying what to install.
     _train("digits", args.epochs, None, None, args.seed, None, Path(args.out), verbose=1)
 
 

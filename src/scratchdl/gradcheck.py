@@ -124,7 +124,7 @@ def _check_step(
     _require_float64_params(
         f"check_{'layer' if isinstance(step, Layer) else 'operation'}", step.params
     )
-    restore = _freeze_generators(stateful)
+    restore = _rewinder(stateful)
     restore()
     out = step.forward(x, inference)
     rng = np.random.default_rng(seed)
@@ -180,7 +180,7 @@ def check_network(
     if not net.built:
         net.forward(x, inference=True)
     generators = [net, *net.layers, *(op for layer in net.layers for op in layer.operations)]
-    restore = _freeze_generators(generators)
+    restore = _rewinder(generators)
 
     def f() -> float:
         restore()
@@ -263,7 +263,7 @@ def _require_float64_params(where: str, params: list[np.ndarray]) -> None:
             )
 
 
-def _freeze_generators(objects: list[object]) -> Callable[[], None]:
+def _rewinder(objects: list[object]) -> Callable[[], None]:
     """A function that puts every generator the objects use, and every operation's
     forward-changed state (`Operation.snapshot`), back as they are now."""
     states: dict[int, tuple[np.random.Generator, dict]] = {}

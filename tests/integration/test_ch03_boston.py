@@ -6,9 +6,8 @@ import statistics
 
 import pytest
 
-from tests.conftest import REPO, data_dir
+from tests.conftest import REPO, require_data
 
-DATA = data_dir()
 pytestmark = pytest.mark.slow
 
 
@@ -21,11 +20,8 @@ def load_example(name):
 
 @pytest.fixture(scope="module")
 def results():
-    if DATA is None or not (DATA / "boston" / "boston.csv").exists():
-        if os.environ.get("SCRATCHDL_REQUIRE_DATA"):
-            pytest.fail("SCRATCHDL_REQUIRE_DATA is set but boston/boston.csv was not found")
-        pytest.skip("Boston data not available: set SCRATCHDL_DATA")
-    os.environ.setdefault("SCRATCHDL_DATA", str(DATA))
+    data = require_data("boston", "boston.csv")
+    os.environ.setdefault("SCRATCHDL_DATA", str(data))
     return load_example("ch03_boston").run(seeds=9)
 
 

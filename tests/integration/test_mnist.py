@@ -1,25 +1,19 @@
 """A CI-sized MNIST run: 10,000 training rows, 3 epochs of the book's 784 → 89 → 10 model."""
 
-import os
-
 import numpy as np
 import pytest
 
 from scratchdl import Dense, Linear, NeuralNetwork, SGDMomentum, SoftmaxCrossEntropy, Tanh, Trainer
 from scratchdl.data import Standardizer
 from scratchdl.datasets import load_mnist
-from tests.conftest import data_dir
+from tests.conftest import require_data
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def mnist():
-    base = data_dir()
-    if base is None or not (base / "mnist" / "train-images-idx3-ubyte.gz").exists():
-        if os.environ.get("SCRATCHDL_REQUIRE_DATA"):
-            pytest.fail("SCRATCHDL_REQUIRE_DATA is set but the MNIST files are missing")
-        pytest.skip("MNIST not available: set SCRATCHDL_DATA")
+    base = require_data("mnist", "train-images-idx3-ubyte.gz")
     X_train, y_train, X_test, y_test = load_mnist(base / "mnist")
     X_train = X_train.reshape(60000, -1)[:10000]
     scaler = Standardizer(axis=None).fit(X_train)

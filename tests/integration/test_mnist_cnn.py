@@ -1,7 +1,5 @@
 """A CI-sized MNIST CNN: 6,000 training images, two epochs, a small conv/batch-norm/pool net."""
 
-import os
-
 import pytest
 
 from scratchdl import (
@@ -18,17 +16,13 @@ from scratchdl import (
 )
 from scratchdl.data import Standardizer
 from scratchdl.datasets import load_mnist
-from tests.conftest import data_dir
+from tests.conftest import require_data
 
 pytestmark = pytest.mark.slow
 
 
 def test_small_cnn_learns_mnist():
-    base = data_dir()
-    if base is None or not (base / "mnist" / "train-images-idx3-ubyte.gz").exists():
-        if os.environ.get("SCRATCHDL_REQUIRE_DATA"):
-            pytest.fail("SCRATCHDL_REQUIRE_DATA is set but the MNIST files are missing")
-        pytest.skip("MNIST not available: set SCRATCHDL_DATA")
+    base = require_data("mnist", "train-images-idx3-ubyte.gz")
     X, y, X_test, y_test = load_mnist(base / "mnist")
     scaler = Standardizer(axis=None).fit(X[:6000])
     X_train = scaler.transform(X[:6000]).reshape(-1, 1, 28, 28)

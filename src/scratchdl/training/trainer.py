@@ -43,9 +43,9 @@ class Trainer:
         metrics: names (``"accuracy"``, ``"mae"``, ``"rmse"``, ``"r2"``) or functions
             ``f(y_true, y_pred)``, computed on the validation data at every evaluation.
         blas_threads: BLAS threads during `fit` and `evaluate`: ``"auto"`` (the default)
-            picks by the size of the matrix products (see `scratchdl.training.threads`),
-            an integer sets it, None leaves the library's setting alone. Needs threadpoolctl;
-            without it the setting is ignored.
+            uses one thread for batches of at most 8 rows and leaves BLAS alone otherwise
+            (see `scratchdl.training.threads`), an integer sets it, None leaves BLAS alone.
+            Needs threadpoolctl; without it the setting is ignored.
     """
 
     def __init__(
