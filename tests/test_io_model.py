@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 import scratchdl
 from scratchdl import (
+    Conv2D,
     Dense,
     Dropout,
     LeakyReLU,
@@ -377,3 +378,29 @@ def test_round_trip_of_convolutional_layers_with_batch_norm_state(tmp_path, rng)
     for name, value in loaded.layers[1].state_arrays().items():
         np.testing.assert_array_equal(value, saved_state[name])
     assert saved_state["running_var"].std() > 0  # not the initial ones
+
+
+def test_round_trip_keeps_the_books_dropout_form(tmp_path, rng):
+    net = NeuralNetwork(
+        [
+            Conv2D(2, 3, activation="tanh", dropout=Dropout(0.7, inverted=False), flatten=True),
+            Dense(5, Tanh(), dropout=Dropout(0.8, inverted=False)),
+            Dropout(0.6, inverted=False),
+            Dense(3, Linear()),
+        ],
+        SoftmaxCrossEntropy(),
+        seed=1,
+        dtype=np.float64,
+    )
+    x = rng.standard_normal((4, 1, 5, 5))
+    expected = net.predict(x)  # scaled by keep_prob at every dropout
+    path = tmp_path / "book.safetensors"
+    net.save(path)
+    loaded = scratchdl.load(path)
+    assert repr(loaded) == repr(net)
+    assert "inverted=False" in repr(loaded.layers[0]) and "inverted=False" in repr(loaded.layers[2])
+    np.testing.assert_array_equal(loaded.predict(x), expected)
+    # inverted dropout is still saved as a plain keep probability, as before `inverted` existed
+    assert model_io._to_spec(Dense(5, dropout=0.8))["args"]["dropout"] == 0.8
+    old = model_io._from_spec({"type": "Dropout", "args": {"keep_prob": 0.5}}, "operation", "op")
+    assert old.inverted

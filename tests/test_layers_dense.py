@@ -3,6 +3,7 @@ import pytest
 
 from scratchdl import (
     Dense,
+    Dropout,
     Linear,
     MeanSquaredError,
     NeuralNetwork,
@@ -95,8 +96,30 @@ def test_dense_rejects_bad_arguments():
         Dense(3, weight_init="xavier")
     with pytest.raises(ValueError, match="Received: 'swish'"):
         Dense(3, activation="swish")
-    with pytest.raises(ValueError, match=r"Received: keep_prob=0.0"):
+    with pytest.raises(ValueError, match=r"Dense: dropout .* Received: dropout=0.0"):
         Dense(3, dropout=0.0)
+    with pytest.raises(TypeError, match=r"Dense: dropout .* Received: dropout='0.8'"):
+        Dense(3, dropout="0.8")
+
+
+def test_dense_takes_the_books_dropout(rng):
+    given = Dropout(0.5, inverted=False)
+    layer = Dense(4, Linear(), dropout=given)
+    layer.rng = np.random.default_rng(0)  # seeded masks: some kept, some dropped
+    assert repr(layer) == (
+        "Dense(neurons=4, activation=Linear(), dropout=Dropout(keep_prob=0.5, inverted=False))"
+    )
+    x = rng.standard_normal((3, 2))
+    at_inference = layer.forward(x, inference=True)
+    dropout = layer.operations[-1]
+    assert dropout is not given and not dropout.inverted
+    affine = x @ layer.params[0] + layer.params[1]
+    np.testing.assert_allclose(at_inference, 0.5 * affine)  # scaled by keep_prob
+    training = layer.forward(x)
+    kept = training != 0
+    np.testing.assert_allclose(training[kept], affine[kept])  # kept values are not rescaled
+    assert 0 < kept.sum() < kept.size
+    assert gradcheck.check_layer(layer, x) < 1e-7
 
 
 def test_dense_backward_checks_output_grad_shape(rng):

@@ -9,7 +9,7 @@ from scratchdl.layers.base import Layer
 from scratchdl.layers.dense import WEIGHT_INITS, init_std
 from scratchdl.ops.activations import Linear, get_activation
 from scratchdl.ops.conv import ChannelBias, Conv2DOperation, conv_output_size, pair, resolve_padding
-from scratchdl.ops.dropout import Dropout
+from scratchdl.ops.dropout import Dropout, dropout_argument, layer_dropout
 from scratchdl.ops.normalization import BatchNormOp
 from scratchdl.ops.reshape import Flatten
 
@@ -28,7 +28,8 @@ class Conv2D(Layer):
         activation: an `Operation` or a name; default `Linear`, as in the book.
         weight_init: ``"standard"`` N(0, 1), ``"glorot"`` or ``"he"``, with fans
             in_channels·kh·kw and out_channels·kh·kw.
-        dropout: probability of keeping a value (1.0: none), as in the book.
+        dropout: probability of keeping a value (1.0: none), as in the book, or a `Dropout`
+            (``Dropout(0.8, inverted=False)`` for the book's form).
         flatten: reshape the output to (batch, features), for a following `Dense`.
     """
 
@@ -41,7 +42,7 @@ class Conv2D(Layer):
         bias: bool = True,
         activation: Operation | str | None = None,
         weight_init: str = "standard",
-        dropout: float = 1.0,
+        dropout: float | Dropout = 1.0,
         flatten: bool = False,
         param_size: int | tuple[int, int] | None = None,
     ) -> None:
@@ -75,7 +76,9 @@ class Conv2D(Layer):
         self.bias = bool(bias)
         self.activation = get_activation(activation, default=Linear)
         self.weight_init = weight_init
-        self.dropout = Dropout(dropout).keep_prob
+        settings = layer_dropout("Conv2D", dropout)
+        self.dropout = settings.keep_prob
+        self.dropout_inverted = settings.inverted
         self.flatten = bool(flatten)
 
     @property
@@ -128,7 +131,7 @@ class Conv2D(Layer):
             )
         self.operations.append(self.activation)
         if self.dropout < 1.0:
-            self.operations.append(Dropout(self.dropout, rng=self.rng))
+            self.operations.append(Dropout(self.dropout, self.dropout_inverted, rng=self.rng))
         if self.flatten:
             self.operations.append(Flatten())
 
@@ -141,7 +144,7 @@ class Conv2D(Layer):
             "bias": self.bias,
             "activation": self.activation,
             "weight_init": self.weight_init,
-            "dropout": self.dropout,
+            "dropout": dropout_argument(self.dropout, self.dropout_inverted),
             "flatten": self.flatten,
         }
 
@@ -149,7 +152,11 @@ class Conv2D(Layer):
         extra = f", stride={self.stride}" if self.stride != 1 else ""
         extra += f", padding={self.padding!r}" if self.padding != "same" else ""
         extra += f", weight_init={self.weight_init!r}" if self.weight_init != "standard" else ""
-        extra += f", dropout={self.dropout}" if self.dropout < 1 else ""
+        extra += (
+            f", dropout={dropout_argument(self.dropout, self.dropout_inverted)!r}"
+            if self.dropout < 1
+            else ""
+        )
         extra += ", flatten=True" if self.flatten else ""
         return f"Conv2D({self.out_channels}, kernel_size={self.kernel_size}, activation={self.activation!r}{extra})"
 

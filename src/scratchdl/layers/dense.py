@@ -8,7 +8,7 @@ from scratchdl.core import Operation, ShapeError
 from scratchdl.layers.base import Layer
 from scratchdl.ops.activations import get_activation
 from scratchdl.ops.dense import BiasAdd, WeightMultiply
-from scratchdl.ops.dropout import Dropout
+from scratchdl.ops.dropout import Dropout, dropout_argument, layer_dropout
 
 WEIGHT_INITS = ("standard", "glorot", "he")
 
@@ -40,7 +40,8 @@ class Dense(Layer):
             ``"tanh"``, or None for a fresh `Sigmoid`, the book's default.
         weight_init: ``"standard"``, ``"glorot"`` or ``"he"`` (see `init_std`). The bias is
             drawn from the same distribution, as in the book.
-        dropout: the probability of *keeping* a unit, as in the book (1.0: no dropout).
+        dropout: the probability of *keeping* a unit, as in the book (1.0: no dropout), or a
+            `Dropout` (e.g. ``Dropout(0.8, inverted=False)``, the book's form).
 
     The input is (batch, features) or (batch, ..., features): a 3-D input is transformed
     at every time step with the same weights.
@@ -51,7 +52,7 @@ class Dense(Layer):
         neurons: int,
         activation: Operation | str | None = None,
         weight_init: str = "standard",
-        dropout: float = 1.0,
+        dropout: float | Dropout = 1.0,
     ) -> None:
         super().__init__(neurons)
         if weight_init not in WEIGHT_INITS:
@@ -60,7 +61,9 @@ class Dense(Layer):
             )
         self.activation = get_activation(activation)
         self.weight_init = weight_init
-        self.dropout = Dropout(dropout).keep_prob  # validates the range
+        settings = layer_dropout("Dense", dropout)
+        self.dropout = settings.keep_prob
+        self.dropout_inverted = settings.inverted
 
     def _setup_layer(self, input_: np.ndarray) -> None:
         if input_.ndim < 2:
@@ -74,7 +77,7 @@ class Dense(Layer):
         bias = (self.rng.standard_normal((1, self.neurons)) * std).astype(dtype)
         self.operations = [WeightMultiply(weights), BiasAdd(bias), self.activation]
         if self.dropout < 1.0:
-            self.operations.append(Dropout(self.dropout, rng=self.rng))
+            self.operations.append(Dropout(self.dropout, self.dropout_inverted, rng=self.rng))
 
     def param_shapes(self, input_shape: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
         if len(input_shape) < 1:
@@ -91,11 +94,11 @@ class Dense(Layer):
             "neurons": self.neurons,
             "activation": self.activation,
             "weight_init": self.weight_init,
-            "dropout": self.dropout,
+            "dropout": dropout_argument(self.dropout, self.dropout_inverted),
         }
 
     def __repr__(self) -> str:
         extra = "" if self.weight_init == "standard" else f", weight_init={self.weight_init!r}"
         if self.dropout < 1.0:
-            extra += f", dropout={self.dropout}"
+            extra += f", dropout={dropout_argument(self.dropout, self.dropout_inverted)!r}"
         return f"Dense(neurons={self.neurons}, activation={self.activation!r}{extra})"
