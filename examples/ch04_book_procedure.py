@@ -42,6 +42,10 @@ EXPERIMENTS = {
         sizes=(784, 89, 10), act="sigmoid", glorot=False, keep=1.0, lr=0.1, final_lr=None,
         momentum=0.0, epochs=50,
     ),
+    "softmax_tanh": dict(  # the book's 2019 notebook ran the softmax row with tanh
+        sizes=(784, 89, 10), act="tanh", glorot=False, keep=1.0, lr=0.1, final_lr=None,
+        momentum=0.0, epochs=50,
+    ),
     "deep_dropout": dict(
         sizes=(784, 178, 46, 10), act="tanh", glorot=True, keep=0.8, lr=0.2, final_lr=0.05,
         momentum=0.9, epochs=100,
