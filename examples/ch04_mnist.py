@@ -65,8 +65,9 @@ def mlp(hidden: Dense, out: Dense, loss, seed: int) -> NeuralNetwork:
 
 
 def deep_dropout_net(dropout: Dropout, seed: int) -> tuple[NeuralNetwork, SGDMomentum]:
-    """The book's deepest chapter-4 model; its dropout multiplies by keep_prob at inference
-    (``inverted=False``), which trains the weights after it at keep_prob² the rate."""
+    """The book's deepest chapter-4 model with `dropout` after each hidden layer. The book's
+    own dropout is ``Dropout(0.8, inverted=False)``: it multiplies by keep_prob at inference,
+    which trains the weights after it at keep_prob² the rate of inverted dropout."""
     net = NeuralNetwork(
         [
             Dense(178, Tanh(), weight_init="glorot", dropout=dropout),
