@@ -31,8 +31,10 @@ from scratchdl import (
     Dropout,
     EarlyStopping,
     Linear,
+    Loss,
     MeanSquaredError,
     NeuralNetwork,
+    Operation,
     SGDMomentum,
     Sigmoid,
     SoftmaxCrossEntropy,
@@ -60,8 +62,23 @@ class Experiment:
     )
 
 
-def mlp(hidden: Dense, out: Dense, loss, seed: int) -> NeuralNetwork:
-    return NeuralNetwork([hidden, out], loss, seed=seed)
+def book_mlp(
+    seed: int,
+    hidden: Operation | None = None,
+    out: Operation | None = None,
+    weight_init: str = "standard",
+    loss: Loss | None = None,
+) -> NeuralNetwork:
+    """The book's 784 → 89 → 10 network: sigmoid → linear with softmax cross-entropy unless
+    told otherwise."""
+    return NeuralNetwork(
+        [
+            Dense(89, hidden or Sigmoid(), weight_init=weight_init),
+            Dense(10, out or Linear(), weight_init=weight_init),
+        ],
+        loss or SoftmaxCrossEntropy(),
+        seed=seed,
+    )
 
 
 def deep_dropout_net(dropout: Dropout, seed: int) -> tuple[NeuralNetwork, SGDMomentum]:
@@ -86,10 +103,7 @@ EXPERIMENTS = [
         "sigmoid → sigmoid, MSE, SGD 0.1, 50 epochs",
         "57.16% – 89.98%",
         0.5716,
-        lambda s: (
-            mlp(Dense(89, Sigmoid()), Dense(10, Sigmoid()), MeanSquaredError(), s),
-            SGD(0.1),
-        ),
+        lambda s: (book_mlp(s, out=Sigmoid(), loss=MeanSquaredError()), SGD(0.1)),
         epochs=50,
         one_hot_targets=True,
     ),
@@ -98,10 +112,7 @@ EXPERIMENTS = [
         "sigmoid → linear, softmax cross-entropy, SGD 0.1",
         "92.61%",
         0.9261,
-        lambda s: (
-            mlp(Dense(89, Sigmoid()), Dense(10, Linear()), SoftmaxCrossEntropy(), s),
-            SGD(0.1),
-        ),
+        lambda s: (book_mlp(s), SGD(0.1)),
         epochs=50,
     ),
     Experiment(
@@ -109,10 +120,7 @@ EXPERIMENTS = [
         "+ SGDMomentum(0.1, 0.9)",
         "94.10%",
         0.9410,
-        lambda s: (
-            mlp(Dense(89, Sigmoid()), Dense(10, Linear()), SoftmaxCrossEntropy(), s),
-            SGDMomentum(0.1, 0.9),
-        ),
+        lambda s: (book_mlp(s), SGDMomentum(0.1, 0.9)),
         epochs=50,
     ),
     Experiment(
@@ -120,10 +128,7 @@ EXPERIMENTS = [
         "momentum, lr 0.15 → 0.05 linear decay, 25 epochs",
         "94.76%",
         0.9476,
-        lambda s: (
-            mlp(Dense(89, Sigmoid()), Dense(10, Linear()), SoftmaxCrossEntropy(), s),
-            SGDMomentum(0.15, 0.9, final_lr=0.05, decay_type="linear"),
-        ),
+        lambda s: (book_mlp(s), SGDMomentum(0.15, 0.9, final_lr=0.05, decay_type="linear")),
         epochs=25,
     ),
     Experiment(
@@ -131,10 +136,7 @@ EXPERIMENTS = [
         "momentum, lr 0.2 → 0.05 exponential decay",
         "94.81%",
         0.9481,
-        lambda s: (
-            mlp(Dense(89, Sigmoid()), Dense(10, Linear()), SoftmaxCrossEntropy(), s),
-            SGDMomentum(0.2, 0.9, final_lr=0.05, decay_type="exponential"),
-        ),
+        lambda s: (book_mlp(s), SGDMomentum(0.2, 0.9, final_lr=0.05, decay_type="exponential")),
         epochs=50,
     ),
     Experiment(
@@ -143,12 +145,7 @@ EXPERIMENTS = [
         "97.46%",
         0.9746,
         lambda s: (
-            mlp(
-                Dense(89, Sigmoid(), weight_init="glorot"),
-                Dense(10, Linear(), weight_init="glorot"),
-                SoftmaxCrossEntropy(),
-                s,
-            ),
+            book_mlp(s, weight_init="glorot"),
             SGDMomentum(0.2, 0.9, final_lr=0.05, decay_type="exponential"),
         ),
         epochs=50,
@@ -159,12 +156,7 @@ EXPERIMENTS = [
         "96.48% – 96.71%",
         0.9648,
         lambda s: (
-            mlp(
-                Dense(89, Tanh(), weight_init="glorot"),
-                Dense(10, Linear(), weight_init="glorot"),
-                SoftmaxCrossEntropy(),
-                s,
-            ),
+            book_mlp(s, Tanh(), weight_init="glorot"),
             SGDMomentum(0.2, 0.9, final_lr=0.05, decay_type="exponential"),
         ),
         epochs=50,
