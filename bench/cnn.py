@@ -1,7 +1,7 @@
 """Benchmark: one epoch of the book's chapter-5 CNN on MNIST, against PyTorch when installed.
 
 Model: Conv2D(16, 5x5, "same", tanh, glorot, dropout 0.8, flatten) -> Dense(10), softmax
-cross-entropy, SGDMomentum(0.1, 0.9), batch 60, float32, 60,000 images.
+cross-entropy, SGDMomentum(0.1, momentum=0.9), batch 60, float32, 60,000 images.
 
     python bench/cnn.py [--repeats 3] [--rows 60000]
 
@@ -67,7 +67,7 @@ def book_cnn(seed: int = 0) -> NeuralNetwork:
 def scratchdl_epoch(threads: int) -> Callable[[np.ndarray, np.ndarray], float]:
     def run(X: np.ndarray, y: np.ndarray) -> float:
         net = book_cnn()
-        trainer = Trainer(net, SGDMomentum(0.1, 0.9), blas_threads=threads)
+        trainer = Trainer(net, SGDMomentum(0.1, momentum=0.9), blas_threads=threads)
         return trainer.fit(X, y, epochs=1, batch_size=BATCH, verbose=0).history["loss"][0]
 
     return run

@@ -109,7 +109,7 @@ def make_net() -> NeuralNetwork:
 def scratchdl_loop(momentum: bool) -> Callable[[np.ndarray, np.ndarray, np.ndarray], float]:
     def run(X: np.ndarray, y: np.ndarray, order: np.ndarray) -> float:
         net = make_net()
-        optim = SGDMomentum(LR, 0.9) if momentum else SGD(LR)
+        optim = SGDMomentum(LR, momentum=0.9) if momentum else SGD(LR)
         optim.net = net
         total = 0.0
         for start in range(0, len(X), BATCH):
@@ -124,7 +124,7 @@ def scratchdl_loop(momentum: bool) -> Callable[[np.ndarray, np.ndarray, np.ndarr
 def scratchdl_fit(threads: int) -> Callable[[np.ndarray, np.ndarray, np.ndarray], float]:
     def run(X: np.ndarray, y: np.ndarray, order: np.ndarray) -> float:
         net = make_net()
-        trainer = Trainer(net, SGDMomentum(LR, 0.9), blas_threads=threads)
+        trainer = Trainer(net, SGDMomentum(LR, momentum=0.9), blas_threads=threads)
         bar = ProgressBar(verbose=1, stream=io.StringIO(), bar=True)  # a real tqdm bar, not shown
         history = trainer.fit(X, y, epochs=1, batch_size=BATCH, callbacks=[bar], verbose=1)
         return history.history["loss"][0]

@@ -94,7 +94,7 @@ def deep_dropout_net(dropout: Dropout, seed: int) -> tuple[NeuralNetwork, SGDMom
         SoftmaxCrossEntropy(),
         seed=seed,
     )
-    return net, SGDMomentum(0.2, 0.9, final_lr=0.05, decay_type="exponential")
+    return net, SGDMomentum(0.2, momentum=0.9, final_lr=0.05, decay_type="exponential")
 
 
 EXPERIMENTS = [
@@ -117,10 +117,10 @@ EXPERIMENTS = [
     ),
     Experiment(
         "momentum",
-        "+ SGDMomentum(0.1, 0.9)",
+        "+ SGDMomentum(0.1, momentum=0.9)",
         "94.10%",
         0.9410,
-        lambda s: (book_mlp(s), SGDMomentum(0.1, 0.9)),
+        lambda s: (book_mlp(s), SGDMomentum(0.1, momentum=0.9)),
         epochs=50,
     ),
     Experiment(
@@ -128,7 +128,10 @@ EXPERIMENTS = [
         "momentum, lr 0.15 → 0.05 linear decay, 25 epochs",
         "94.76%",
         0.9476,
-        lambda s: (book_mlp(s), SGDMomentum(0.15, 0.9, final_lr=0.05, decay_type="linear")),
+        lambda s: (
+            book_mlp(s),
+            SGDMomentum(0.15, momentum=0.9, final_lr=0.05, decay_type="linear"),
+        ),
         epochs=25,
     ),
     Experiment(
@@ -136,7 +139,10 @@ EXPERIMENTS = [
         "momentum, lr 0.2 → 0.05 exponential decay",
         "94.81%",
         0.9481,
-        lambda s: (book_mlp(s), SGDMomentum(0.2, 0.9, final_lr=0.05, decay_type="exponential")),
+        lambda s: (
+            book_mlp(s),
+            SGDMomentum(0.2, momentum=0.9, final_lr=0.05, decay_type="exponential"),
+        ),
         epochs=50,
     ),
     Experiment(
@@ -146,7 +152,7 @@ EXPERIMENTS = [
         0.9746,
         lambda s: (
             book_mlp(s, weight_init="glorot"),
-            SGDMomentum(0.2, 0.9, final_lr=0.05, decay_type="exponential"),
+            SGDMomentum(0.2, momentum=0.9, final_lr=0.05, decay_type="exponential"),
         ),
         epochs=50,
     ),
@@ -157,7 +163,7 @@ EXPERIMENTS = [
         0.9648,
         lambda s: (
             book_mlp(s, Tanh(), weight_init="glorot"),
-            SGDMomentum(0.2, 0.9, final_lr=0.05, decay_type="exponential"),
+            SGDMomentum(0.2, momentum=0.9, final_lr=0.05, decay_type="exponential"),
         ),
         epochs=50,
     ),

@@ -3,7 +3,7 @@
 Experiments (pixels scaled by the training set's mean and std; test set for evaluation):
 
 * book      the book's model: Conv2D(16, 5x5, tanh, glorot, dropout 0.8, flatten) -> Dense(10),
-            softmax cross-entropy, SGDMomentum(0.1, 0.9), batch 60, one epoch (book: 90.31%)
+            softmax cross-entropy, SGDMomentum(0.1, momentum=0.9), batch 60, one epoch (book: 90.31%)
 * ch7       the book's chapter-7 network rebuilt: conv 1->14 5x5 tanh, conv 14->7 5x5 tanh,
             dense 32 tanh, dropout 0.8 after each, SGD 0.01 momentum 0.9, batch 60, one epoch
             (the book's PyTorch version printed 96.98%)
@@ -63,7 +63,7 @@ def book_model(seed: int) -> tuple[NeuralNetwork, object, dict]:
         SoftmaxCrossEntropy(),
         seed=seed,
     )
-    return net, SGDMomentum(0.1, 0.9), {"epochs": 1, "batch_size": 60}
+    return net, SGDMomentum(0.1, momentum=0.9), {"epochs": 1, "batch_size": 60}
 
 
 def ch7_model(seed: int) -> tuple[NeuralNetwork, object, dict]:
@@ -77,7 +77,7 @@ def ch7_model(seed: int) -> tuple[NeuralNetwork, object, dict]:
         SoftmaxCrossEntropy(),
         seed=seed,
     )
-    return net, SGDMomentum(0.01, 0.9), {"epochs": 1, "batch_size": 60}
+    return net, SGDMomentum(0.01, momentum=0.9), {"epochs": 1, "batch_size": 60}
 
 
 def modern_model(seed: int, epochs: int) -> tuple[NeuralNetwork, object, dict]:

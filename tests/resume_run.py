@@ -52,7 +52,7 @@ def build(dtype, optimizer):
         dtype=dtype,
     )
     optim = (
-        SGDMomentum(0.1, 0.9, final_lr=0.02, decay_type="linear")
+        SGDMomentum(0.1, momentum=0.9, final_lr=0.02, decay_type="linear")
         if optimizer == "momentum"
         else Adam(0.01)
     )

@@ -5,8 +5,8 @@ import struct
 import numpy as np
 import pytest
 
-from scratchdl.data import datasets
-from scratchdl.data.datasets import (
+from scratchdl.datasets import loaders as datasets
+from scratchdl.datasets.loaders import (
     DataFileError,
     RemoteFile,
     find_file,

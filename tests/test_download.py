@@ -11,9 +11,9 @@ import urllib.request
 import numpy as np
 import pytest
 
-from scratchdl.data import datasets
-from scratchdl.data.datasets import RemoteFile, find_file, load_mnist
-from scratchdl.data.download import DownloadError, _NoDowngrade, download
+from scratchdl.datasets import loaders as datasets
+from scratchdl.datasets.download import DownloadError, _NoDowngrade, download
+from scratchdl.datasets.loaders import RemoteFile, find_file, load_mnist
 
 
 class Server:

@@ -155,7 +155,7 @@ def test_batch_norm_train_and_inference(rng):
     out = layer.forward(x)
     np.testing.assert_allclose(out.mean(axis=0), 0, atol=1e-12)
     np.testing.assert_allclose(out.std(axis=0), 1, atol=1e-4)
-    state = layer.state_arrays()
+    state = layer.named_state()
     np.testing.assert_allclose(state["running_mean"], 0.5 * x.mean(axis=0))
     np.testing.assert_allclose(state["running_var"], 0.5 + 0.5 * x.var(axis=0, ddof=1))
     for _ in range(40):
@@ -165,7 +165,7 @@ def test_batch_norm_train_and_inference(rng):
     np.testing.assert_allclose(
         single, (x[:1] - x.mean(0)) / np.sqrt(x.var(0, ddof=1) + 1e-5), rtol=1e-6
     )
-    assert np.array_equal(state["running_mean"], layer.state_arrays()["running_mean"])
+    assert np.array_equal(state["running_mean"], layer.named_state()["running_mean"])
 
 
 def test_batch_norm_state_is_not_trained(rng):
@@ -173,7 +173,7 @@ def test_batch_norm_state_is_not_trained(rng):
     net.train_batch(rng.standard_normal((8, 3)), rng.integers(0, 2, 8))
     params = list(net.params())
     assert len(params) == 6
-    state = net.layers[1].state_arrays()["running_mean"]
+    state = net.layers[1].named_state()["running_mean"]
     assert all(p is not state for p in params)
 
 

@@ -152,7 +152,7 @@ def test_updates_are_in_place_and_keep_float32(rng):
         assert all(p.dtype == np.float32 for p in after)
         assert any(not np.array_equal(a, b) for a, b in zip(copies, after, strict=True))
         for state in optimizer.state.values():
-            assert all(v.dtype == np.float32 for v in state[1].values())
+            assert all(v.dtype == np.float32 for v in state.values())
 
 
 @pytest.mark.parametrize(

@@ -110,7 +110,7 @@ def test_fit_is_deterministic_and_restart_repeats_it(rng):
     runs = []
     for _ in range(2):
         net = make_net(seed=3)
-        trainer = Trainer(net, SGDMomentum(0.05, 0.9))
+        trainer = Trainer(net, SGDMomentum(0.05, momentum=0.9))
         h1 = trainer.fit(X, y, epochs=3, batch_size=7, seed=5, verbose=0)
         first = [p.copy() for p in net.params()]
         h2 = trainer.fit(X, y, epochs=3, batch_size=7, seed=5, verbose=0)  # restart=True
@@ -248,7 +248,7 @@ def test_classification_with_accuracy(rng):
         SoftmaxCrossEntropy(),
         seed=0,
     )
-    trainer = Trainer(net, SGDMomentum(0.1, 0.9), metrics=["accuracy"])
+    trainer = Trainer(net, SGDMomentum(0.1, momentum=0.9), metrics=["accuracy"])
     trainer.fit(
         X[:200], y[:200], X[200:], y[200:], epochs=60, eval_every=10, batch_size=16, verbose=0
     )

@@ -8,145 +8,42 @@
     Trainer(net, optim).fit(...)    batches, shuffling, evaluation, callbacks
 
 Everything public is importable from here, e.g.
-``from scratchdl import Dense, Tanh, NeuralNetwork, SGDMomentum, Trainer``.
+``from scratchdl import Dense, Tanh, NeuralNetwork, SGDMomentum, Trainer``: this module's
+``__all__`` is the union of its subpackages' (`ops`, `layers`, `losses`, `network`, `optim`,
+`training`, `data`, `datasets`, `io`, `saving`), plus `gradcheck` and `__version__`.
 """
 
-from scratchdl import gradcheck
-from scratchdl.core import Operation, ParamOperation, ShapeError
-from scratchdl.io import ModelFormatError, load
-from scratchdl.layers import (
-    GRU,
-    LSTM,
-    RNN,
-    BatchNorm,
-    Conv2D,
-    Dense,
-    Embedding,
-    Layer,
-    OperationLayer,
+from scratchdl import (
+    core,
+    data,
+    datasets,
+    io,
+    layers,
+    losses,
+    network,
+    ops,
+    optim,
+    saving,
+    training,
 )
-from scratchdl.losses import Loss, MeanSquaredError, SoftmaxCrossEntropy
-from scratchdl.network import NeuralNetwork
-from scratchdl.ops import (
-    AvgPool2D,
-    BatchNormOp,
-    BiasAdd,
-    ChannelBias,
-    Conv2DOperation,
-    Dropout,
-    EmbeddingLookup,
-    Flatten,
-    GlobalAvgPool2D,
-    GRUOperation,
-    LeakyReLU,
-    Linear,
-    LSTMOperation,
-    MaxPool2D,
-    ReLU,
-    RNNOperation,
-    Sigmoid,
-    Softmax,
-    Tanh,
-    WeightMultiply,
+from scratchdl import (
+    gradcheck as gradcheck,
 )
-from scratchdl.optim import (
-    SGD,
-    AdaGrad,
-    Adam,
-    AdamW,
-    Constant,
-    CosineDecay,
-    ExponentialDecay,
-    LinearDecay,
-    Optimizer,
-    RMSProp,
-    Schedule,
-    SGDMomentum,
-    StepDecay,
-    Warmup,
-)
-from scratchdl.training import (
-    Callback,
-    EarlyStopping,
-    History,
-    ModelCheckpoint,
-    ProgressBar,
-    TerminateOnNaN,
-    Trainer,
-    TrainingDiverged,
-    accuracy,
-    mae,
-    r2,
-    rmse,
-)
+from scratchdl._version import __version__ as __version__
+from scratchdl.core import *  # noqa: F403
+from scratchdl.data import *  # noqa: F403
+from scratchdl.io import *  # noqa: F403
+from scratchdl.layers import *  # noqa: F403
+from scratchdl.losses import *  # noqa: F403
+from scratchdl.network import *  # noqa: F403
+from scratchdl.ops import *  # noqa: F403
+from scratchdl.optim import *  # noqa: F403
+from scratchdl.saving import *  # noqa: F403
+from scratchdl.training import *  # noqa: F403
 
-__version__ = "0.1.0"
+#: The modules whose public names this package re-exports.
+SUBPACKAGES = (core, ops, layers, losses, network, optim, training, data, datasets, io, saving)
 
-__all__ = [
-    "GRU",
-    "LSTM",
-    "RNN",
-    "SGD",
-    "AdaGrad",
-    "Adam",
-    "AdamW",
-    "AvgPool2D",
-    "BatchNorm",
-    "BatchNormOp",
-    "BiasAdd",
-    "Callback",
-    "ChannelBias",
-    "Constant",
-    "Conv2D",
-    "Conv2DOperation",
-    "CosineDecay",
-    "Dense",
-    "Dropout",
-    "EarlyStopping",
-    "Embedding",
-    "EmbeddingLookup",
-    "ExponentialDecay",
-    "Flatten",
-    "GRUOperation",
-    "GlobalAvgPool2D",
-    "History",
-    "LSTMOperation",
-    "Layer",
-    "LeakyReLU",
-    "Linear",
-    "LinearDecay",
-    "Loss",
-    "MaxPool2D",
-    "MeanSquaredError",
-    "ModelCheckpoint",
-    "ModelFormatError",
-    "NeuralNetwork",
-    "Operation",
-    "OperationLayer",
-    "Optimizer",
-    "ParamOperation",
-    "ProgressBar",
-    "RMSProp",
-    "RNNOperation",
-    "ReLU",
-    "SGDMomentum",
-    "Schedule",
-    "ShapeError",
-    "Sigmoid",
-    "Softmax",
-    "SoftmaxCrossEntropy",
-    "StepDecay",
-    "Tanh",
-    "TerminateOnNaN",
-    "Trainer",
-    "TrainingDiverged",
-    "Warmup",
-    "WeightMultiply",
-    "__version__",
-    "accuracy",
-    "gradcheck",
-    "load",
-    "mae",
-    "r2",
-    "rmse",
-]
+__all__ = sorted(
+    {name for module in SUBPACKAGES for name in module.__all__} | {"gradcheck", "__version__"}
+)

@@ -26,10 +26,10 @@ import numpy as np
 
 import scratchdl
 from scratchdl.core import ShapeError
-from scratchdl.data.datasets import DataFileError
-from scratchdl.data.download import DownloadError
-from scratchdl.io.model import ModelFormatError, load_with_metadata
+from scratchdl.datasets import DataFileError, DownloadError
+from scratchdl.io import ModelFormatError
 from scratchdl.presets import DATASETS, PRESETS, Prepared, apply_preprocessing, prepare, split_raw
+from scratchdl.saving import load_with_metadata
 from scratchdl.training import ModelCheckpoint, Trainer
 
 
@@ -206,7 +206,7 @@ def cmd_predict(args: argparse.Namespace) -> None:
 
 
 def cmd_info(args: argparse.Namespace) -> None:
-    from scratchdl.data.datasets import (
+    from scratchdl.datasets.loaders import (
         BOSTON_FILE,
         FASHION_MNIST_FILES,
         MNIST_FILES,

@@ -4,13 +4,20 @@ An operation is one mathematical step. `forward` stores its input and output;
 `backward` receives the gradient of the loss with respect to the output and returns
 the gradient with respect to the input. Both check shapes, so a subclass writes only
 the math in `_output`, `_input_grad` and (for parameters) `_param_grad`.
+
+`_output` may be written with or without the `inference` argument: the book's chapter-3
+classes write ``def _output(self)``; the check is made once per class, when it is defined.
 """
 
 from __future__ import annotations
 
+import inspect
+import re
+from typing import Any
+
 import numpy as np
 
-__all__ = ["Operation", "ParamOperation", "ShapeError", "shape_error"]
+__all__ = ["Operation", "ParamOperation", "ShapeError", "default_name", "shape_error"]
 
 
 class ShapeError(ValueError):
@@ -28,17 +35,87 @@ def shape_error(where: str, what: str, expected: tuple, received: tuple) -> Shap
     )
 
 
-class Operation:
+def default_name(cls: type) -> str:
+    """``WeightMultiply`` -> ``weight_multiply``: the name a parameter gets from the class of
+    the operation that holds it, when the operation does not name it."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", cls.__name__).lower()
+
+
+def takes_argument(cls: type, method: str) -> bool:
+    """Whether ``cls.<method>`` accepts an argument besides ``self`` (decided once per class)."""
+    try:
+        parameters = list(inspect.signature(getattr(cls, method)).parameters.values())
+    except (TypeError, ValueError):
+        return True
+    return len(parameters) > 1 or any(
+        p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in parameters
+    )
+
+
+class RecordsArguments:
+    """Records the arguments an object was constructed with, so that `get_config` can
+    rebuild it without a subclass writing one (model files store them as JSON).
+
+    Only the arguments given are recorded; defaults are left to the class. An object made
+    by `copy.copy` keeps the record of the original.
+    """
+
+    _init_args: dict[str, Any]
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        obj = super().__new__(cls)
+        obj._init_args = _bind(cls, args, kwargs)
+        return obj
+
+    def get_config(self) -> dict[str, Any]:
+        """Constructor arguments that rebuild this object: the ones it was given."""
+        return dict(getattr(self, "_init_args", {}))
+
+
+def _bind(cls: type, args: tuple, kwargs: dict) -> dict[str, Any]:
+    if not args and not kwargs:
+        return {}
+    try:
+        bound = inspect.signature(cls.__init__).bind(None, *args, **kwargs)
+    except (TypeError, ValueError):
+        return {}  # the constructor raises its own error for these arguments
+    recorded: dict[str, Any] = {}
+    for name, value in list(bound.arguments.items())[1:]:  # skip self
+        kind = bound.signature.parameters[name].kind
+        if kind is inspect.Parameter.VAR_KEYWORD:
+            recorded.update(value)
+        elif kind is inspect.Parameter.VAR_POSITIONAL:
+            recorded[f"*{name}"] = list(value)
+        else:
+            recorded[name] = value
+    return recorded
+
+
+class Operation(RecordsArguments):
     """One step of a network: `forward` computes, `backward` back-propagates.
 
-    Subclasses implement `_output(inference)` and `_input_grad(output_grad)`. An operation
-    that owns trainable arrays lists them in `params` and their gradients in
-    `param_grads` (same order, same shapes); the optimizer updates them in place.
+    Subclasses implement `_output(inference)` (or `_output()`, as the book writes it) and
+    `_input_grad(output_grad)`. An operation that owns trainable arrays lists them in
+    `params` and their gradients in `param_grads` (same order, same shapes); the optimizer
+    updates them in place. `param_names` names them (model files, checkpoints and optimizer
+    state use the names); without it they are named after the class (`default_name`).
+    `state_names` names attributes holding arrays that are saved but never trained
+    (batch-norm running statistics).
     """
 
     input_: np.ndarray
     output: np.ndarray
     input_grad: np.ndarray | None
+    #: Names of `params`, in order; None: derived from the class name.
+    param_names: tuple[str, ...] | None = None
+    #: Attributes holding arrays that are saved but not trained.
+    state_names: tuple[str, ...] = ()
+    _output_takes_inference = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "_output" in vars(cls):
+            cls._output_takes_inference = takes_argument(cls, "_output")
 
     @property
     def name(self) -> str:
@@ -52,7 +129,7 @@ class Operation:
         statistics frozen); plain math operations ignore it.
         """
         self.input_ = input_
-        self.output = self._output(inference)
+        self.output = self._output(inference) if self._output_takes_inference else self._output()
         return self.output
 
     def backward(self, output_grad: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
@@ -86,12 +163,28 @@ class Operation:
         """Gradients of `params`, valid after `backward` (none by default)."""
         return []
 
+    def named_params(self) -> list[tuple[str, np.ndarray]]:
+        """``(name, array)`` for each of `params`: `param_names`, or the class's name
+        (numbered when there are several)."""
+        params = self.params
+        names = self.param_names
+        if names is None:
+            base = default_name(type(self))
+            names = (
+                (base,) if len(params) == 1 else tuple(f"{base}_{i}" for i in range(len(params)))
+            )
+        if len(names) != len(params):
+            raise TypeError(
+                f"{self.name}: param_names has {len(names)} names for {len(params)} parameters"
+            )
+        return list(zip(names, params, strict=True))
+
+    def named_state(self) -> dict[str, np.ndarray]:
+        """The arrays named by `state_names` (saved, never trained)."""
+        return {name: getattr(self, name) for name in self.state_names}
+
     def _compute_param_grads(self, output_grad: np.ndarray) -> None:
         """Hook for operations with parameters; called by `backward` before `_input_grad`."""
-
-    def get_config(self) -> dict:
-        """Constructor arguments that rebuild this operation (for model files)."""
-        return {}
 
     def snapshot(self) -> object:
         """State that a forward pass changes besides its outputs (a recurrent layer's carried
@@ -129,6 +222,9 @@ class ParamOperation(Operation):
     def param_grads(self) -> list[np.ndarray]:
         grad = getattr(self, "param_grad", None)
         return [] if grad is None else [grad]
+
+    def get_config(self) -> dict[str, Any]:
+        return {}  # the array comes from the layer that owns the operation
 
     def _compute_param_grads(self, output_grad: np.ndarray) -> None:
         self.param_grad = self._param_grad(output_grad)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from scratchdl.core import ShapeError, shape_error
+from scratchdl.core import RecordsArguments, ShapeError, shape_error
 from scratchdl.ops.activations import _exp_limit
 
 __all__ = ["Loss", "MeanSquaredError", "SoftmaxCrossEntropy"]
 
 
-class Loss:
+class Loss(RecordsArguments):
     """Base class. Subclasses implement `_output()` and `_input_grad()`.
 
     `forward` checks the target against the prediction (`_prepare_target`), stores both,
@@ -51,10 +51,6 @@ class Loss:
                 f"received {target.shape}"
             )
         return target.astype(prediction.dtype, copy=False)
-
-    def get_config(self) -> dict:
-        """Constructor arguments that rebuild this loss (for model files)."""
-        return {}
 
     def _output(self) -> float:
         raise NotImplementedError(f"{self.name} must implement _output")
@@ -99,9 +95,6 @@ class MeanSquaredError(Loss):
             # d q_j / d p_i = (delta_ij - q_j) / s for q = p / s, s = sum(p)
             grad = (grad - np.sum(grad * q, axis=-1, keepdims=True)) / self._row_sum
         return grad
-
-    def get_config(self) -> dict:
-        return {"normalize": self.normalize}
 
     def __repr__(self) -> str:
         return "MeanSquaredError(normalize=True)" if self.normalize else "MeanSquaredError()"

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
 from scratchdl.core import Operation, ShapeError
-from scratchdl.layers.base import Layer, OperationLayer
+from scratchdl.io import modelfile
+from scratchdl.io.safetensors import ModelFormatError, read
+from scratchdl.layers.base import Layer, OperationLayer, check_names, check_state
 from scratchdl.losses import Loss
 
 __all__ = ["NeuralNetwork"]
@@ -24,6 +27,7 @@ class NeuralNetwork:
         loss: the `Loss` that `train_batch` minimises.
         seed: seeds the network's `np.random.Generator`, which draws every initial
             weight and dropout mask. The same seed gives the same network, bit for bit.
+            Each layer also gets it as ``layer.seed``, as the book's network sets it.
         dtype: float32 (the default, fast) or float64; inputs are converted to it.
     """
 
@@ -80,6 +84,7 @@ class NeuralNetwork:
         for index, layer in enumerate(self.layers, start=1):
             layer.index = index
             layer.rng = self.rng
+            layer.seed = seed
 
     def forward(self, x_batch: np.ndarray, inference: bool = False) -> np.ndarray:
         """Pass a batch through every layer; `inference=True` turns dropout off."""
@@ -143,19 +148,75 @@ class NeuralNetwork:
         for layer in self.layers:
             layer.reset()
 
+    def named_params(self) -> dict[str, np.ndarray]:
+        """Every trainable array by name, ``layers.<i>.<name>`` (``layers.1.weights``)."""
+        return {
+            f"layers.{layer.index}.{name}": array
+            for layer in self.layers
+            for name, array in layer.named_params().items()
+        }
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The parameters and the saved, untrained state (batch-norm statistics) by name:
+        what a model file stores. The network's own arrays, not copies."""
+        return {
+            f"layers.{layer.index}.{name}": array
+            for layer in self.layers
+            for name, array in layer.state_dict().items()
+        }
+
+    def state_dict(self) -> dict[str, Any]:
+        """`arrays()` plus ``"rng"``, the state of the network's generator (which draws the
+        dropout masks). Arrays are the network's own; copy them to keep a snapshot."""
+        return {**self.arrays(), "rng": self.rng.bit_generator.state}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Copy a `state_dict()` into this built network of the same architecture.
+
+        Names, shapes and dtypes must match exactly (`KeyError`, `ShapeError`, `TypeError`
+        naming what differs); ``"rng"`` is optional. Nothing is changed unless all match."""
+        if not self.built:
+            raise RuntimeError(
+                "NeuralNetwork.load_state_dict: build the network first (a forward pass, or "
+                "summary(input_shape=...))"
+            )
+        arrays = {k: v for k, v in state.items() if k != "rng"}
+        own = self.arrays()
+        check_names("NeuralNetwork.load_state_dict", own, arrays)
+        for layer in self.layers:
+            prefix = f"layers.{layer.index}."
+            check_state(layer.name, *(
+                {k[len(prefix) :]: v for k, v in d.items() if k.startswith(prefix)}
+                for d in (own, arrays)
+            ))  # fmt: skip
+        for key, array in own.items():
+            array[...] = arrays[key]
+        if "rng" in state:
+            self.rng.bit_generator.state = state["rng"]
+
     def save(self, path: str, metadata: dict[str, str] | None = None) -> None:
-        """Write the architecture and parameters to `path` (a safetensors file), atomically.
+        """Write the architecture and `arrays()` to `path` (a safetensors file), atomically.
 
         Read it back with `scratchdl.load(path)`. `metadata`: extra strings to store."""
-        from scratchdl.io.model import save
-
-        save(self, path, metadata)
+        modelfile.save(self, path, metadata)
 
     def load_weights(self, path: str, check_finite: bool = False) -> None:
-        """Copy the parameters saved at `path` into this built network of the same architecture."""
-        from scratchdl.io.model import load_weights
+        """Copy the arrays saved at `path` into this built network of the same architecture.
 
-        load_weights(self, path, check_finite)
+        Raises `ModelFormatError` naming what differs (and, with ``check_finite=True``, for
+        NaN or inf values); the network is unchanged then."""
+        if not self.built:
+            raise ValueError("load_weights: build the network first (run a forward pass)")
+        tensors, _ = read(path)
+        arrays = {k: v for k, v in tensors.items() if k.startswith("layers.")}
+        try:
+            if check_finite:
+                for key, value in arrays.items():
+                    if not np.all(np.isfinite(value)):
+                        raise ValueError(f"{key} contains non-finite values (NaN or inf)")
+            self.load_state_dict(arrays)
+        except (KeyError, ValueError, TypeError) as err:
+            raise ModelFormatError(f"{path}: {str(err).strip(chr(39))}") from None
 
     def count_params(self) -> int:
         """Number of trainable values."""

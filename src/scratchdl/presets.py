@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from scratchdl import datasets as ds
 from scratchdl.data import Standardizer, train_test_split
-from scratchdl.data import datasets as ds
 from scratchdl.layers import LSTM, Conv2D, Dense, Embedding
 from scratchdl.losses import MeanSquaredError, SoftmaxCrossEntropy
 from scratchdl.network import NeuralNetwork
@@ -204,7 +204,7 @@ PRESETS: dict[str, Preset] = {
                     SoftmaxCrossEntropy(),
                     seed=seed,
                 ),
-                SGDMomentum(_lr(lr, 0.2), 0.9, final_lr=0.05, decay_type="exponential"),
+                SGDMomentum(_lr(lr, 0.2), momentum=0.9, final_lr=0.05, decay_type="exponential"),
             ),
             epochs=50,
             batch_size=60,
@@ -230,7 +230,7 @@ PRESETS: dict[str, Preset] = {
                     SoftmaxCrossEntropy(),
                     seed=seed,
                 ),
-                SGDMomentum(_lr(lr, 0.1), 0.9),
+                SGDMomentum(_lr(lr, 0.1), momentum=0.9),
             ),
             epochs=1,
             batch_size=60,

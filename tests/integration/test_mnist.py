@@ -32,7 +32,7 @@ def test_book_mlp_learns_mnist(mnist):
         SoftmaxCrossEntropy(),
         seed=0,
     )
-    trainer = Trainer(net, SGDMomentum(0.1, 0.9), metrics=["accuracy"])
+    trainer = Trainer(net, SGDMomentum(0.1, momentum=0.9), metrics=["accuracy"])
     history = trainer.fit(
         X_train, y_train, X_test, y_test, epochs=3, eval_every=1, batch_size=60, seed=0, verbose=0
     )

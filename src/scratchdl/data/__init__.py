@@ -1,30 +1,8 @@
-"""Datasets and preprocessing."""
+"""Data: preprocessing (`Standardizer`, `one_hot`, `train_test_split`, `batches`), plus the
+dataset loaders of `scratchdl.datasets`, re-exported so that one import serves both."""
 
-from scratchdl.data.datasets import (
-    DataFileError,
-    DownloadError,
-    load_boston,
-    load_diabetes,
-    load_digits,
-    load_fashion_mnist,
-    load_mnist,
-    load_text,
-    read_idx,
-)
 from scratchdl.data.preprocessing import Standardizer, batches, one_hot, train_test_split
+from scratchdl.datasets import *  # noqa: F403 - the loaders live in scratchdl.datasets
+from scratchdl.datasets import __all__ as _datasets_all
 
-__all__ = [
-    "DataFileError",
-    "DownloadError",
-    "Standardizer",
-    "batches",
-    "load_boston",
-    "load_diabetes",
-    "load_digits",
-    "load_fashion_mnist",
-    "load_mnist",
-    "load_text",
-    "one_hot",
-    "read_idx",
-    "train_test_split",
-]
+__all__ = ["Standardizer", "batches", "one_hot", "train_test_split", *_datasets_all]

@@ -3,27 +3,40 @@
 from __future__ import annotations
 
 import copy
+from typing import Any
 
 import numpy as np
 
-from scratchdl.core import Operation, ShapeError, shape_error
+from scratchdl.core import Operation, RecordsArguments, ShapeError, shape_error
 
 
-class Layer:
+class Layer(RecordsArguments):
     """A list of operations run in order, with the parameters they own.
 
     Subclasses implement `_setup_layer(input_)`, which creates the parameters (drawing
     random numbers from `self.rng`, in the input's floating dtype) and fills
-    `self.operations`. `forward` calls it once, on the first input; `reset()` makes the
-    next `forward` set the layer up afresh.
+    `self.operations` (and, as the book writes it, `self.params`). `forward` calls it once,
+    on the first input; `reset()` makes the next `forward` set the layer up afresh.
 
     `params` and `param_grads` are lists of the operations' arrays, in operation order;
     the arrays are the operations' own, so updating them in place trains the layer.
+    Every parameter has a name, taken from its operation (`Operation.named_params`:
+    ``weights``, ``bias``, …); `named_params()` and `state_dict()` give them by name, and
+    model files, checkpoints and optimizer state use those names.
+
+    Inside a `NeuralNetwork`, `seed` is the network's seed (as the book sets it) and `rng`
+    the network's generator; a layer written as the book writes it may call
+    ``np.random.seed(self.seed)``, but scratchdl's own layers only ever draw from `rng`.
+    A layer whose constructor takes plain values (numbers, strings, lists, operations) is
+    saved and loaded without writing `get_config`: the arguments it was given are recorded.
     """
 
     def __init__(self, neurons: int | None = None) -> None:
         if neurons is not None and (
-            isinstance(neurons, bool) or int(neurons) != neurons or neurons < 1
+            isinstance(neurons, bool)
+            or not isinstance(neurons, (int, float, np.integer, np.floating))
+            or int(neurons) != neurons
+            or neurons < 1
         ):
             raise ValueError(
                 f"{type(self).__name__}: neurons must be a positive integer. Received: neurons={neurons!r}"
@@ -34,6 +47,7 @@ class Layer:
         self.param_grads: list[np.ndarray] = []
         self.operations: list[Operation] = []
         self.rng: np.random.Generator | None = None
+        self.seed: int | None = None
         self.index: int | None = None
         self.input_shape: tuple[int, ...] | None = None
         self.output_shape: tuple[int, ...] | None = None
@@ -50,13 +64,8 @@ class Layer:
             raise TypeError(
                 f"{self.name}: input must be a numpy array, received {type(input_).__name__}"
             )
-        if self.first:
-            if self.rng is None:
-                self.rng = np.random.default_rng()
-            self._setup_layer(input_)
-            self.first = False
-            self._params()
-            self.input_shape = input_.shape[1:]
+        if self.__dict__.get("first", True):
+            self._setup(input_)
         self.input_ = input_
         try:
             for operation in self.operations:
@@ -66,6 +75,27 @@ class Layer:
         self.output = input_
         self.output_shape = input_.shape[1:]
         return self.output
+
+    def _setup(self, input_: np.ndarray) -> None:
+        if "operations" not in self.__dict__:
+            raise TypeError(
+                f"{type(self).__name__}: Layer.__init__ was not called; "
+                "call super().__init__(neurons) in your __init__"
+            )
+        if self.rng is None:
+            self.rng = np.random.default_rng()
+        self._setup_layer(input_)
+        if not isinstance(self.operations, list) or not all(
+            isinstance(op, Operation) for op in self.operations
+        ):
+            raise TypeError(
+                f"{self.name}: _setup_layer must set self.operations to a list of Operation "
+                f"objects (scratchdl.Operation subclasses). Received: {self.operations!r}"
+            )
+        self.first = False
+        self._params()
+        self.named_params()  # names must be unambiguous: fail at setup, not at save time
+        self.input_shape = input_.shape[1:]
 
     def backward(self, output_grad: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
         """Back-propagate through the operations in reverse; collect `param_grads`.
@@ -94,48 +124,64 @@ class Layer:
     def _setup_layer(self, input_: np.ndarray) -> None:
         raise NotImplementedError(f"{type(self).__name__} must implement _setup_layer")
 
-    def get_config(self) -> dict:
-        """Constructor arguments that rebuild this layer (for model files)."""
-        raise NotImplementedError(f"{type(self).__name__} must implement get_config to be saved")
+    def named_params(self) -> dict[str, np.ndarray]:
+        """The trainable arrays by name (empty until the layer is set up).
 
-    def param_shapes(self, input_shape: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
-        """Names and shapes of the parameters for examples of `input_shape` (no batch axis),
-        in `params` order, computed without allocating anything."""
-        return {}
+        Names come from the operations (`Operation.named_params`); a name used by two
+        operations of the layer gets a suffix, ``bias_2``, in operation order.
+        """
+        named: dict[str, np.ndarray] = {}
+        for op in self.operations:
+            for name, array in op.named_params():
+                key, n = name, 1
+                while key in named:
+                    n += 1
+                    key = f"{name}_{n}"
+                named[key] = array
+        return named
 
-    def state_shapes(self, input_shape: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
-        """Names and shapes of state that is saved but not trained (batch-norm statistics)."""
-        return {}
-
-    def state_arrays(self) -> dict[str, np.ndarray]:
-        """The arrays behind `state_shapes`, updated in place by the layer."""
-        return {}
-
-    def compute_output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
-        """The output shape (no batch axis) for examples of `input_shape`.
-
-        The default runs the layer's operations on a zero-size batch (no real work), which
-        suits parameterless operations; layers with parameters compute it directly."""
-        dummy = np.zeros((0, *input_shape), dtype=np.float32)
-        for op in self._shape_probe_operations():
-            dummy = op.forward(dummy, inference=True)
-        return tuple(dummy.shape[1:])
-
-    def _shape_probe_operations(self) -> list[Operation]:
-        return self.operations
+    def named_state(self) -> dict[str, np.ndarray]:
+        """Arrays that are saved but never trained (batch-norm running statistics), by name."""
+        named: dict[str, np.ndarray] = {}
+        for op in self.operations:
+            for name, array in op.named_state().items():
+                if name in named:
+                    raise TypeError(f"{self.name}: two operations hold state named {name!r}")
+                named[name] = array
+        return named
 
     @property
     def param_names(self) -> list[str]:
         """Names of `params`, in order (as model files store them)."""
-        if self.input_shape is None:
-            return []
-        return list(self.param_shapes(self.input_shape))
+        return list(self.named_params())
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Parameters and saved state by name: the layer's arrays themselves, not copies."""
+        return {**self.named_params(), **self.named_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Copy arrays saved by `state_dict` into this set-up layer, checking names, shapes
+        and dtypes; raises `KeyError`, `ShapeError` or `TypeError` naming what differs."""
+        own = self.state_dict()
+        check_state(self.name, own, state)
+        for key, array in own.items():
+            array[...] = state[key]
 
     def _params(self) -> None:
         self.params = [p for op in self.operations for p in op.params]
 
     def _param_grads(self) -> None:
         self.param_grads = [g for op in self.operations for g in op.param_grads]
+
+    def _reserve(self, count: int) -> None:
+        """Say that set-up is about to allocate `count` values other than random draws.
+
+        When a model file is loaded the generator is a guard that refuses to draw (or let
+        a layer allocate) more values than the file holds for the layer, so a forged
+        architecture cannot make loading allocate memory; otherwise this does nothing."""
+        reserve = getattr(self.rng, "reserve", None)
+        if reserve is not None:
+            reserve(count)
 
     def _float_dtype(self, input_: np.ndarray) -> np.dtype:
         """The dtype for new parameters: the input's if floating, else float32."""
@@ -162,9 +208,6 @@ class OperationLayer(Layer):
         super().__init__()
         self.operation = copy.copy(operation)
 
-    def _shape_probe_operations(self) -> list[Operation]:
-        return [copy.copy(self.operation)]
-
     def _setup_layer(self, input_: np.ndarray) -> None:
         op = copy.copy(self.operation)
         if hasattr(op, "rng"):
@@ -176,3 +219,27 @@ class OperationLayer(Layer):
 
     def __repr__(self) -> str:
         return repr(self.operation)
+
+
+def check_names(where: str, own: dict[str, Any], given: dict[str, Any]) -> None:
+    """`KeyError` naming the missing and unexpected names when the two sets differ."""
+    missing = sorted(set(own) - set(given))
+    unexpected = sorted(set(given) - set(own))
+    if missing or unexpected:
+        raise KeyError(
+            f"{where}: names do not match: missing {missing or 'none'}, "
+            f"unexpected {unexpected or 'none'}"
+        )
+
+
+def check_state(where: str, own: dict[str, np.ndarray], given: dict[str, Any]) -> None:
+    """Raise, before anything is copied, when the arrays `given` do not fit `own` exactly:
+    `KeyError` for missing or unexpected names, `ShapeError` or `TypeError` for an array."""
+    check_names(where, own, given)
+    for key, array in own.items():
+        value = given[key]
+        shape, dtype = getattr(value, "shape", None), getattr(value, "dtype", None)
+        if shape != array.shape:
+            raise ShapeError(f"{where}: {key}: received shape {shape}, the model has {array.shape}")
+        if dtype != array.dtype:
+            raise TypeError(f"{where}: {key}: received dtype {dtype}, the model has {array.dtype}")

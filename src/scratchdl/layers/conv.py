@@ -92,13 +92,6 @@ class Conv2D(Layer):
             )
         return input_shape  # type: ignore[return-value]
 
-    def param_shapes(self, input_shape: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
-        c, _, _ = self._check(input_shape)
-        shapes = {"filters": (self.out_channels, c, *self.kernel_size)}
-        if self.bias:
-            shapes["bias"] = (1, self.out_channels, 1, 1)
-        return shapes
-
     def compute_output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         _, h, w = self._check(input_shape)
         top, bottom, left, right = resolve_padding(
@@ -120,33 +113,18 @@ class Conv2D(Layer):
             )
         self.compute_output_shape(input_.shape[1:])  # kernel-size check, with the layer's name
         dtype = self._float_dtype(input_)
-        shapes = self.param_shapes(input_.shape[1:])
-        f, c, kh, kw = shapes["filters"]
+        f, c, (kh, kw) = self.out_channels, input_.shape[1], self.kernel_size
         std = init_std(self.weight_init, c * kh * kw, f * kh * kw)
-        filters = (self.rng.standard_normal(shapes["filters"]) * std).astype(dtype)
+        filters = (self.rng.standard_normal((f, c, kh, kw)) * std).astype(dtype)
         self.operations = [Conv2DOperation(filters, self.stride, self.padding)]
         if self.bias:
-            self.operations.append(
-                ChannelBias((self.rng.standard_normal(shapes["bias"]) * std).astype(dtype))
-            )
+            bias = self.rng.standard_normal((1, f, 1, 1)) * std
+            self.operations.append(ChannelBias(bias.astype(dtype)))
         self.operations.append(self.activation)
         if self.dropout < 1.0:
             self.operations.append(Dropout(self.dropout, self.dropout_inverted, rng=self.rng))
         if self.flatten:
             self.operations.append(Flatten())
-
-    def get_config(self) -> dict:
-        return {
-            "out_channels": self.out_channels,
-            "kernel_size": list(self.kernel_size),
-            "stride": self.stride,
-            "padding": self.padding,
-            "bias": self.bias,
-            "activation": self.activation,
-            "weight_init": self.weight_init,
-            "dropout": dropout_argument(self.dropout, self.dropout_inverted),
-            "flatten": self.flatten,
-        }
 
     def __repr__(self) -> str:
         extra = f", stride={self.stride}" if self.stride != 1 else ""
@@ -188,23 +166,10 @@ class BatchNorm(Layer):
             )
         return input_shape[0]
 
-    def param_shapes(self, input_shape: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
-        c = self._channels(input_shape)
-        return {"gamma": (1, c), "beta": (1, c)}
-
-    def state_shapes(self, input_shape: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
-        c = self._channels(input_shape)
-        return {"running_mean": (c,), "running_var": (c,)}
-
-    def state_arrays(self) -> dict[str, np.ndarray]:
-        if not self.operations:
-            return {}
-        op = self.operations[0]
-        return {"running_mean": op.running_mean, "running_var": op.running_var}
-
     def _setup_layer(self, input_: np.ndarray) -> None:
         c = self._channels(input_.shape[1:])
         dtype = self._float_dtype(input_)
+        self._reserve(4 * c)
         self.operations = [
             BatchNormOp(
                 np.ones((1, c), dtype),
@@ -215,9 +180,6 @@ class BatchNorm(Layer):
                 self.eps,
             )
         ]
-
-    def get_config(self) -> dict:
-        return {"momentum": self.momentum, "eps": self.eps}
 
     def __repr__(self) -> str:
         return f"BatchNorm(momentum={self.momentum}, eps={self.eps})"

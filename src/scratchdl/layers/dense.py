@@ -79,24 +79,6 @@ class Dense(Layer):
         if self.dropout < 1.0:
             self.operations.append(Dropout(self.dropout, self.dropout_inverted, rng=self.rng))
 
-    def param_shapes(self, input_shape: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
-        if len(input_shape) < 1:
-            raise ShapeError(
-                f"{self.name}: input must have shape (batch, features), received (batch,)"
-            )
-        return {"weights": (input_shape[-1], self.neurons), "bias": (1, self.neurons)}
-
-    def compute_output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
-        return (*tuple(input_shape)[:-1], self.neurons)
-
-    def get_config(self) -> dict:
-        return {
-            "neurons": self.neurons,
-            "activation": self.activation,
-            "weight_init": self.weight_init,
-            "dropout": dropout_argument(self.dropout, self.dropout_inverted),
-        }
-
     def __repr__(self) -> str:
         extra = "" if self.weight_init == "standard" else f", weight_init={self.weight_init!r}"
         if self.dropout < 1.0:

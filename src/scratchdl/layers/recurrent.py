@@ -28,25 +28,6 @@ class _RecurrentLayer(Layer):
     def hidden_size(self) -> int:
         return self.neurons  # type: ignore[return-value]
 
-    def _features(self, input_shape: tuple[int, ...]) -> int:
-        if len(input_shape) != 2:
-            raise ShapeError(
-                f"{self.name}: input must have shape (batch, time, features), received (batch, {', '.join(map(str, input_shape))})"
-            )
-        return input_shape[1]
-
-    def param_shapes(self, input_shape: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
-        f, h = self._features(input_shape), self.hidden_size
-        g = self.operation_class.gates
-        shapes = {"weights_input": (f, g * h), "weights_hidden": (h, g * h), "bias": (1, g * h)}
-        if self.operation_class is GRUOperation:
-            shapes["bias_hidden"] = (1, g * h)
-        return shapes
-
-    def compute_output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
-        self._features(input_shape)
-        return (input_shape[0], self.hidden_size) if self.return_sequences else (self.hidden_size,)
-
     def _setup_layer(self, input_: np.ndarray) -> None:
         if input_.ndim != 3:
             raise ShapeError(
@@ -54,10 +35,11 @@ class _RecurrentLayer(Layer):
             )
         dtype = self._float_dtype(input_)
         bound = 1.0 / np.sqrt(self.hidden_size)
-        weights = [
-            self.rng.uniform(-bound, bound, shape).astype(dtype)
-            for shape in self.param_shapes(input_.shape[1:]).values()
-        ]
+        f, h, g = input_.shape[2], self.hidden_size, self.operation_class.gates
+        shapes = [(f, g * h), (h, g * h), (1, g * h)]
+        if self.operation_class is GRUOperation:
+            shapes.append((1, g * h))
+        weights = [self.rng.uniform(-bound, bound, shape).astype(dtype) for shape in shapes]
         if self.operation_class is LSTMOperation:
             h = self.hidden_size
             weights[2][:, h : 2 * h] = 1.0
@@ -74,13 +56,6 @@ class _RecurrentLayer(Layer):
         """Forget the state a stateful layer carries from batch to batch."""
         if self.operations:
             self.operations[0].reset_state()
-
-    def get_config(self) -> dict:
-        return {
-            "hidden_size": self.hidden_size,
-            "return_sequences": self.return_sequences,
-            "stateful": self.stateful,
-        }
 
     def __repr__(self) -> str:
         extra = ", return_sequences=True" if self.return_sequences else ""
@@ -133,20 +108,11 @@ class Embedding(Layer):
     def dim(self) -> int:
         return self.neurons  # type: ignore[return-value]
 
-    def param_shapes(self, input_shape: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
-        return {"table": (self.vocab_size, self.dim)}
-
-    def compute_output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
-        return (*input_shape, self.dim)
-
     def _setup_layer(self, input_: np.ndarray) -> None:
         dtype = self._float_dtype(input_)
         self.operations = [
             EmbeddingLookup(self.rng.standard_normal((self.vocab_size, self.dim)).astype(dtype))
         ]
-
-    def get_config(self) -> dict:
-        return {"vocab_size": self.vocab_size, "dim": self.dim}
 
     def __repr__(self) -> str:
         return f"Embedding({self.vocab_size}, {self.dim})"

@@ -70,9 +70,6 @@ class LeakyReLU(Operation):
     def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
         return np.where(self.input_ > 0, output_grad, self.alpha * output_grad)
 
-    def get_config(self) -> dict:
-        return {"alpha": self.alpha}
-
     def __repr__(self) -> str:
         return f"LeakyReLU(alpha={self.alpha})"
 

@@ -106,6 +106,8 @@ class Conv2DOperation(ParamOperation):
     back into the input with unit stride too.
     """
 
+    param_names = ("filters",)
+
     def __init__(
         self, param: np.ndarray, stride: int = 1, padding: str | int | tuple = "same"
     ) -> None:
@@ -170,6 +172,8 @@ class Conv2DOperation(ParamOperation):
 
 class ChannelBias(ParamOperation):
     """Adds one bias per channel to (N, C, H, W) inputs; the parameter has shape (1, C, 1, 1)."""
+
+    param_names = ("bias",)
 
     def _output(self, inference: bool) -> np.ndarray:
         if self.input_.ndim != 4 or self.input_.shape[1] != self.param.shape[1]:

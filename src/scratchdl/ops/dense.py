@@ -14,6 +14,8 @@ from scratchdl.core import ParamOperation, ShapeError
 class WeightMultiply(ParamOperation):
     """Matrix product with a weight matrix ``W`` of shape (in_features, out_features)."""
 
+    param_names = ("weights",)
+
     def _output(self, inference: bool) -> np.ndarray:
         x = self.input_
         if x.ndim < 2 or x.shape[-1] != self.param.shape[0]:
@@ -34,6 +36,8 @@ class WeightMultiply(ParamOperation):
 
 class BiasAdd(ParamOperation):
     """Adds a bias row ``b`` of shape (1, features) to every example (and time step)."""
+
+    param_names = ("bias",)
 
     def __init__(self, param: np.ndarray) -> None:
         if param.ndim != 2 or param.shape[0] != 1:

@@ -15,6 +15,8 @@ class EmbeddingLookup(ParamOperation):
     of its uses. There is no gradient with respect to the ids (zeros are returned).
     """
 
+    param_names = ("table",)
+
     def __init__(self, param: np.ndarray) -> None:
         if param.ndim != 2:
             raise ShapeError(

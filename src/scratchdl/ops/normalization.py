@@ -18,6 +18,9 @@ class BatchNormOp(Operation):
     never touch but model files and checkpoints keep.
     """
 
+    param_names = ("gamma", "beta")
+    state_names = ("running_mean", "running_var")
+
     def __init__(self, gamma: np.ndarray, beta: np.ndarray, running_mean: np.ndarray, running_var: np.ndarray,
                  momentum: float = 0.9, eps: float = 1e-5) -> None:  # fmt: skip
         self.gamma, self.beta = gamma, beta
@@ -96,6 +99,3 @@ class BatchNormOp(Operation):
         mean, var = snapshot  # type: ignore[misc]
         self.running_mean[...] = mean
         self.running_var[...] = var
-
-    def get_config(self) -> dict:
-        return {"momentum": self.momentum, "eps": self.eps}

@@ -43,13 +43,6 @@ class _Pool(Operation):
             )
         return windows(x, self.kernel_size, self.stride, self._pad, fill)
 
-    def get_config(self) -> dict:
-        return {
-            "kernel_size": list(self.kernel_size),
-            "stride": self.stride,
-            "padding": self.padding,
-        }
-
     def __repr__(self) -> str:
         return f"{type(self).__name__}(kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding!r})"
 

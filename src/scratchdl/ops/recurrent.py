@@ -32,7 +32,8 @@ class _Recurrent(Operation):
     """Shared parts: parameters, input checks, initial and carried state."""
 
     gates = 1
-    state_names: tuple[str, ...] = ("h",)
+    carried_names: tuple[str, ...] = ("h",)
+    param_names = ("weights_input", "weights_hidden", "bias")
 
     def __init__(
         self, weights: list[np.ndarray], return_sequences: bool = False, stateful: bool = False
@@ -84,16 +85,18 @@ class _Recurrent(Operation):
                     return tuple(s.astype(dtype, copy=False) for s in source)
                 if source is self.initial_state:
                     raise ShapeError(
-                        f"{self.name}: initial_state must be {len(self.state_names)} array(s) of shape ({batch}, {h}), "
+                        f"{self.name}: initial_state must be {len(self.carried_names)} array(s) of shape ({batch}, {h}), "
                         f"received {[s.shape for s in source]}"
                     )
-        return tuple(np.zeros((batch, h), dtype) for _ in self.state_names)
+        return tuple(np.zeros((batch, h), dtype) for _ in self.carried_names)
 
     def _project(self) -> np.ndarray:
         """x_t W_x + b for every step at once: (batch, time, gates·hidden)."""
         x = self.input_
         b, t, f = x.shape
-        return (x.reshape(b * t, f) @ self.weights[0] + self.weights[2]).reshape(b, t, -1)
+        return (x.reshape(b * t, f) @ self.weights[0] + self.weights[2]).reshape(
+            b, t, self.weights[0].shape[1]
+        )
 
     def _finish(self, hs: np.ndarray, final: tuple[np.ndarray, ...]) -> np.ndarray:
         if self.stateful:
@@ -119,9 +122,6 @@ class _Recurrent(Operation):
 
     def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
         return self._dx
-
-    def get_config(self) -> dict:
-        return {"return_sequences": self.return_sequences, "stateful": self.stateful}
 
 
 class RNNOperation(_Recurrent):
@@ -161,7 +161,7 @@ class LSTMOperation(_Recurrent):
     """LSTM; weights [W_x (F, 4H), W_h (H, 4H), b (1, 4H)], gate columns i, f, g, o."""
 
     gates = 4
-    state_names = ("h", "c")
+    carried_names = ("h", "c")
 
     def _output(self, inference: bool) -> np.ndarray:
         x = self.input_
@@ -220,6 +220,7 @@ class GRUOperation(_Recurrent):
     """GRU; weights [W_x (F, 3H), W_h (H, 3H), b_x (1, 3H), b_h (1, 3H)], columns r, z, n."""
 
     gates = 3
+    param_names = ("weights_input", "weights_hidden", "bias", "bias_hidden")
 
     def _output(self, inference: bool) -> np.ndarray:
         x = self.input_

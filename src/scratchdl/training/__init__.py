@@ -2,6 +2,7 @@
 
 from scratchdl.training.callbacks import (
     Callback,
+    CallbackList,
     EarlyStopping,
     History,
     ModelCheckpoint,
@@ -14,6 +15,7 @@ from scratchdl.training.trainer import Trainer
 
 __all__ = [
     "Callback",
+    "CallbackList",
     "EarlyStopping",
     "History",
     "ModelCheckpoint",

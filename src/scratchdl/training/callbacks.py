@@ -12,6 +12,11 @@ Hooks, in the order they run (epochs and batches are 0-based, as in Keras):
 
 Before `on_train_begin` the trainer sets `callback.trainer`; `callback.trainer.net` is the
 network and setting `callback.trainer.stop_training = True` ends training after the epoch.
+`on_train_end` runs whatever happens — after the last epoch, an early stop, a diverged loss,
+an exception or Ctrl-C; ``logs["error"]`` holds the exception when there was one.
+
+A callback with state that a resumed run needs implements `state_dict()` and
+`load_state_dict()`; checkpoints store what it returns.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import numpy as np
 
 __all__ = [
     "Callback",
+    "CallbackList",
     "EarlyStopping",
     "History",
     "ProgressBar",
@@ -56,12 +62,75 @@ class Callback:
     def on_before_optimizer_step(self, batch: int, logs: Logs) -> None: ...
     def on_batch_end(self, batch: int, logs: Logs) -> None: ...
 
-    def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        """What a checkpoint must keep of this callback: (JSON-able values, arrays)."""
-        return {}, {}
+    def state_dict(self) -> dict[str, Any]:
+        """What a checkpoint must keep of this callback: JSON values and arrays (none by default)."""
+        return {}
 
-    def set_state(self, values: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
-        """Restore what `get_state` returned (called after `on_train_begin` on resume)."""
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what `state_dict` returned (called after `on_train_begin` on resume)."""
+
+
+class CallbackList:
+    """The callbacks of one `fit`, called in order: ``callbacks.on_epoch_end(epoch, logs)``."""
+
+    def __init__(self, callbacks: list[Callback]) -> None:
+        self.callbacks = list(callbacks)
+
+    def __iter__(self) -> Any:
+        return iter(self.callbacks)
+
+    def __len__(self) -> int:
+        return len(self.callbacks)
+
+    def set_trainer(self, trainer: Any) -> None:
+        for callback in self.callbacks:
+            callback.trainer = trainer
+
+    def on_train_begin(self, logs: Logs) -> None:
+        for callback in self.callbacks:
+            callback.on_train_begin(logs)
+
+    def on_train_end(self, logs: Logs) -> None:
+        """Every callback's `on_train_end`, even when one of them raises (the first error
+        is raised after all have run)."""
+        error: BaseException | None = None
+        for callback in self.callbacks:
+            try:
+                callback.on_train_end(logs)
+            except Exception as err:
+                error = error or err
+        if error is not None:
+            raise error
+
+    def on_epoch_begin(self, epoch: int, logs: Logs) -> None:
+        for callback in self.callbacks:
+            callback.on_epoch_begin(epoch, logs)
+
+    def on_epoch_end(self, epoch: int, logs: Logs) -> None:
+        for callback in self.callbacks:
+            callback.on_epoch_end(epoch, logs)
+
+    def on_batch_begin(self, batch: int, logs: Logs) -> None:
+        for callback in self.callbacks:
+            callback.on_batch_begin(batch, logs)
+
+    def on_before_optimizer_step(self, batch: int, logs: Logs) -> None:
+        for callback in self.callbacks:
+            callback.on_before_optimizer_step(batch, logs)
+
+    def on_batch_end(self, batch: int, logs: Logs) -> None:
+        for callback in self.callbacks:
+            callback.on_batch_end(batch, logs)
+
+    def state_dict(self) -> list[dict[str, Any]]:
+        return [{"type": type(c).__name__, "state": c.state_dict()} for c in self.callbacks]
+
+    def load_state_dict(self, saved: list[Any]) -> None:
+        """Give each callback the state saved by the callback at the same place and of the
+        same type."""
+        for callback, entry in zip(self.callbacks, saved, strict=False):
+            if isinstance(entry, dict) and entry.get("type") == type(callback).__name__:
+                callback.load_state_dict(entry.get("state", {}))
 
 
 class History(Callback):
@@ -84,6 +153,20 @@ class History(Callback):
             self.val_epoch.append(epoch)
         for key, value in logs.items():
             self.history.setdefault(key, []).append(float(value))
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "epoch": list(self.epoch),
+            "val_epoch": list(self.val_epoch),
+            "history": self.history,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.epoch = [int(e) for e in state.get("epoch", [])]
+        self.val_epoch = [int(e) for e in state.get("val_epoch", [])]
+        self.history = {
+            str(k): [float(v) for v in vs] for k, vs in state.get("history", {}).items()
+        }
 
     def __repr__(self) -> str:
         keys = ", ".join(f"{k}: {len(v)}" for k, v in self.history.items())
@@ -135,7 +218,7 @@ class EarlyStopping(Callback):
     def _reset(self) -> None:
         self.best: float | None = None
         self.best_epoch: int | None = None
-        self.best_params: list[np.ndarray] | None = None
+        self.best_params: dict[str, np.ndarray] | None = None
         self.wait = 0
         self.stopped_epoch: int | None = None
 
@@ -156,29 +239,34 @@ class EarlyStopping(Callback):
         if math.isfinite(value) and self._improved(value):
             self.best, self.best_epoch, self.wait = value, epoch, 0
             if self.restore_best:
-                self.best_params = [p.copy() for p in self.trainer.net.params()]
+                self.best_params = {
+                    name: p.copy() for name, p in self.trainer.net.named_params().items()
+                }
             return
         self.wait += 1
         if self.wait > self.patience:
             self.stopped_epoch = epoch
             self.trainer.stop_training = True
 
-    def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        values = {"best": self.best, "best_epoch": self.best_epoch, "wait": self.wait}
-        arrays = {f"best_param.{i}": p for i, p in enumerate(self.best_params or [])}
-        return values, arrays
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "best": self.best,
+            "best_epoch": self.best_epoch,
+            "wait": self.wait,
+            "best_params": self.best_params,
+        }
 
-    def set_state(self, values: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
-        self.best = values.get("best")
-        self.best_epoch = values.get("best_epoch")
-        self.wait = int(values.get("wait", 0))
-        if arrays:
-            self.best_params = [arrays[f"best_param.{i}"].copy() for i in range(len(arrays))]
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.best = state.get("best")
+        self.best_epoch = state.get("best_epoch")
+        self.wait = int(state.get("wait", 0))
+        best = state.get("best_params")
+        self.best_params = None if best is None else {k: v.copy() for k, v in best.items()}
 
     def on_train_end(self, logs: Logs) -> None:
         if self.restore_best and self.best_params is not None:
-            for param, best in zip(self.trainer.net.params(), self.best_params, strict=True):
-                param[...] = best
+            for name, param in self.trainer.net.named_params().items():
+                param[...] = self.best_params[name]
 
     def __repr__(self) -> str:
         return (
@@ -233,8 +321,6 @@ class ProgressBar(Callback):
 
     def on_epoch_begin(self, epoch: int, logs: Logs) -> None:
         self._start = time.perf_counter()
-        self._seen = 0
-        self._loss_sum = 0.0
         if self.use_bar:
             from tqdm.auto import tqdm
 
@@ -249,13 +335,10 @@ class ProgressBar(Callback):
             )
 
     def on_batch_end(self, batch: int, logs: Logs) -> None:
-        size = logs["size"]
-        self._seen += size
-        self._loss_sum += logs["loss"] * size
         if self._bar is not None:
-            self._bar.update(size)
+            self._bar.update(logs["size"])
             if batch % 25 == 0:
-                self._bar.set_postfix(loss=f"{self._loss_sum / self._seen:.4f}", refresh=False)
+                self._bar.set_postfix(loss=f"{self.trainer.epoch_loss:.4f}", refresh=False)
 
     def on_epoch_end(self, epoch: int, logs: Logs) -> None:
         if self._bar is not None:
@@ -268,7 +351,7 @@ class ProgressBar(Callback):
             print(
                 f"epoch {epoch + 1}/{self.trainer.epochs}: "
                 + ", ".join(parts)
-                + f" ({seconds:.1f} s, {self._seen / max(seconds, 1e-9):,.0f} ex/s)",
+                + f" ({seconds:.1f} s, {self.trainer.seen / max(seconds, 1e-9):,.0f} ex/s)",
                 file=self.stream,
             )
 
@@ -320,16 +403,14 @@ class ModelCheckpoint(Callback):
             return True
         return value < self.best if self.mode == "min" else value > self.best
 
-    def _write(self, epoch: int, position: Any) -> None:
-        from scratchdl.training.checkpoint import save_checkpoint
-
+    def _write(self, epoch: int) -> None:
         path = self.path.format(epoch=epoch + 1)
-        save_checkpoint(self.trainer, path, position)
+        self.trainer.save_checkpoint(path)
         self.saved.append(path)
 
     def on_batch_end(self, batch: int, logs: Logs) -> None:
         if self.every_n_batches and (batch + 1) % self.every_n_batches == 0:
-            self._write(self.trainer.epoch, self.trainer.position_after_batch(batch))
+            self._write(self.trainer.epoch)
 
     def on_epoch_end(self, epoch: int, logs: Logs) -> None:
         if self.save_best_only:
@@ -338,10 +419,10 @@ class ModelCheckpoint(Callback):
             if not self._better(float(logs[self.monitor])):
                 return
             self.best = float(logs[self.monitor])
-        self._write(epoch, self.trainer.position_after_epoch())
+        self._write(epoch)
 
-    def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        return {"best": self.best}, {}
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": self.best}
 
-    def set_state(self, values: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
-        self.best = values.get("best")
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.best = state.get("best")

@@ -8,19 +8,20 @@ from typing import Any
 import numpy as np
 
 from scratchdl.core import ShapeError
+from scratchdl.io.safetensors import ModelFormatError
 from scratchdl.network import NeuralNetwork
 from scratchdl.optim.optimizers import Optimizer
 from scratchdl.training import threads
 from scratchdl.training.callbacks import (
     Callback,
+    CallbackList,
     EarlyStopping,
     History,
     ModelCheckpoint,
     ProgressBar,
     TerminateOnNaN,
-    TrainingDiverged,
 )
-from scratchdl.training.checkpoint import Position, restore_checkpoint, save_checkpoint
+from scratchdl.training.checkpoint import read_checkpoint, write_checkpoint
 from scratchdl.training.metrics import get_metric
 
 __all__ = ["Trainer"]
@@ -46,6 +47,10 @@ class Trainer:
             uses one thread for batches of at most 8 rows and leaves BLAS alone otherwise
             (see `scratchdl.training.threads`), an integer sets it, None leaves BLAS alone.
             Needs threadpoolctl; without it the setting is ignored.
+
+    The loop (`fit`) calls `train_step` for every batch; override it for a custom step.
+    `state_dict()` holds everything a run needs to continue bit for bit (network, optimizer,
+    position, shuffling generator, history, callbacks); checkpoints store it.
     """
 
     def __init__(
@@ -70,10 +75,25 @@ class Trainer:
         self.blas_threads = threads.check_setting(blas_threads)
         self.stop_training = False
         self.history: History | None = None
-        self.callbacks: list[Callback] = []
+        self.callbacks = CallbackList([])
         self.epoch = 0
+        self.batch = 0
         self.epochs = 0
+        self.batch_size = 0
+        self.seed: int | None = None
         self.n_train = 0
+        # the loop's position: the next batch is `batch` of `epoch`; the loss of this epoch
+        # so far is `loss_sum` over `seen` examples (the one place it is accumulated)
+        self._next = (0, 0)
+        self.loss_sum = 0.0
+        self.seen = 0
+        self._rng = np.random.default_rng(1)
+        self._epoch_rng_state: dict[str, Any] = self._rng.bit_generator.state
+
+    @property
+    def epoch_loss(self) -> float:
+        """The mean training loss of the current epoch so far."""
+        return self.loss_sum / max(self.seen, 1)
 
     def fit(
         self,
@@ -104,10 +124,11 @@ class Trainer:
         `verbose=0` prints nothing.
 
         `resume_from` names a checkpoint (see `ModelCheckpoint`) written by a run with the
-        same data, `epochs`, `batch_size`, `seed` and callbacks: training continues from
-        the epoch and batch where it was saved, with the saved parameters, optimizer state,
-        generators and history, and ends with the same parameters, bit for bit, as a run
-        that was never interrupted. `restart` is ignored when resuming.
+        same data, `batch_size`, `seed` and callbacks: training continues from the epoch and
+        batch where it was saved, with the saved parameters, optimizer state, generators and
+        history, and ends with the same parameters, bit for bit, as a run that was never
+        interrupted (on the same machine, with the same BLAS thread count). `restart` is
+        ignored when resuming.
         """
         epochs = _positive_int("epochs", epochs)
         eval_every = _positive_int("eval_every", eval_every)
@@ -119,88 +140,159 @@ class Trainer:
                 raise ValueError("Trainer.fit: give both X_test and y_test, or neither")
             X_test, y_test = self._check_data("X_test", "y_test", X_test, y_test)
 
+        self.history = History()
+        self.callbacks = CallbackList(
+            [self.history, *self._default_callbacks(callbacks, has_val, early_stopping,
+                                                    terminate_on_nan, verbose)]
+        )  # fmt: skip
+        self.stop_training = False
+        self.epochs, self.batch_size, self.seed = epochs, batch_size, seed
+        self.n_train = X_train.shape[0]
+        self._rng = np.random.default_rng(seed)
+        self._at(0, 0, self._rng.bit_generator.state)
+        self.callbacks.set_trainer(self)
+        if resume_from is None and restart:
+            self.net.reset()
+            self.optim.reset()
+
+        with threads.limit(self.blas_threads, batch_size):
+            self.callbacks.on_train_begin({})
+            end_logs: dict[str, Any] = {}
+            try:
+                if resume_from is not None:
+                    self._resume(resume_from)
+                start_epoch, start_batch = self._next
+                for epoch in range(start_epoch, epochs):
+                    self._run_epoch(epoch, start_batch if epoch == start_epoch else 0,
+                                    X_train, y_train)  # fmt: skip
+                    epoch_logs: dict[str, Any] = {"loss": self.epoch_loss}
+                    if has_val and ((epoch + 1) % eval_every == 0 or epoch + 1 == epochs):
+                        scores = self.evaluate(X_test, y_test)
+                        epoch_logs.update({f"val_{k}": v for k, v in scores.items()})
+                    self._at(epoch + 1, 0, self._rng.bit_generator.state)
+                    self.callbacks.on_epoch_end(epoch, epoch_logs)
+                    if self.stop_training:
+                        break
+            except BaseException as err:
+                end_logs["error"] = err
+                raise
+            finally:
+                self.callbacks.on_train_end(end_logs)
+        return self.history
+
+    def _default_callbacks(self, callbacks: Sequence[Callback] | None, has_val: bool,
+                           early_stopping: bool, terminate_on_nan: bool,
+                           verbose: int) -> list[Callback]:  # fmt: skip
+        """The user's callbacks plus the ones `fit`'s flags ask for, checkpoints last (so
+        what they save includes every other callback's update)."""
         callbacks = list(callbacks or [])
+        for callback in callbacks:
+            if not isinstance(callback, Callback):
+                raise TypeError(
+                    f"Trainer.fit: callbacks must be Callback objects. Received: {callback!r}"
+                )
         if early_stopping and has_val and not any(isinstance(c, EarlyStopping) for c in callbacks):
             callbacks.append(EarlyStopping(patience=0, restore_best=True))
         if terminate_on_nan and not any(isinstance(c, TerminateOnNaN) for c in callbacks):
             callbacks.insert(0, TerminateOnNaN())
         if verbose and not any(isinstance(c, ProgressBar) for c in callbacks):
             callbacks.append(ProgressBar(verbose))
-        # checkpoints last, so what they save includes every other callback's update
         callbacks.sort(key=lambda c: isinstance(c, ModelCheckpoint))
-        self.history = History()
-        self.callbacks = [self.history, *callbacks]
+        return callbacks
 
-        self.stop_training = False
-        self.epochs = epochs
-        self.n_train = X_train.shape[0]
-        self._rng = np.random.default_rng(seed)
-        for callback in self.callbacks:
-            callback.trainer = self
-        if resume_from is None and restart:
-            self.net.reset()
-            self.optim.reset()
+    def _run_epoch(self, epoch: int, first_batch: int, X: np.ndarray, y: np.ndarray) -> None:
+        """The batches of one epoch, from `first_batch` (0 unless resuming mid-epoch)."""
+        self.epoch = epoch
+        epoch_state = self._rng.bit_generator.state
+        if first_batch == 0:
+            self._at(epoch, 0, epoch_state)
+            self.loss_sum, self.seen = 0.0, 0
+        self.optim.set_epoch(epoch, self.epochs)
+        self.callbacks.on_epoch_begin(epoch, {})
+        order = self._rng.permutation(self.n_train)
+        size = self.batch_size
+        for batch in range(first_batch, -(-self.n_train // size)):
+            idx = order[batch * size : (batch + 1) * size]
+            self.batch = batch
+            self._batch_logs: dict[str, Any] = {"size": idx.shape[0]}
+            self.callbacks.on_batch_begin(batch, self._batch_logs)
+            loss = self.train_step(X[idx], y[idx])
+            self.loss_sum += loss * idx.shape[0]
+            self.seen += idx.shape[0]
+            self._next = (epoch, batch + 1)
+            self.callbacks.on_batch_end(batch, self._batch_logs)
 
-        n = self.n_train
-        with threads.limit(self.blas_threads, batch_size):
-            for callback in self.callbacks:
-                callback.on_train_begin({})
-            start = Position(0, 0, 0.0, self._rng.bit_generator.state)
-            if resume_from is not None:
-                start = restore_checkpoint(self, resume_from)
-                self._rng.bit_generator.state = start.epoch_rng_state
-            try:
-                for epoch in range(start.epoch, epochs):
-                    self.epoch = epoch
-                    self._epoch_rng_state = self._rng.bit_generator.state
-                    self.optim.set_epoch(epoch, epochs)
-                    for callback in self.callbacks:
-                        callback.on_epoch_begin(epoch, {})
-                    order = self._rng.permutation(n)
-                    first = start.batch if epoch == start.epoch else 0
-                    self._loss_sum = start.loss_sum if epoch == start.epoch else 0.0
-                    for batch in range(first, -(-n // batch_size)):
-                        idx = order[batch * batch_size : (batch + 1) * batch_size]
-                        logs: dict[str, Any] = {"size": idx.shape[0]}
-                        for callback in self.callbacks:
-                            callback.on_batch_begin(batch, logs)
-                        logs["loss"] = self.net.train_batch(X_train[idx], y_train[idx])
-                        for callback in self.callbacks:
-                            callback.on_before_optimizer_step(batch, logs)
-                        self.optim.step()
-                        self._loss_sum += logs["loss"] * idx.shape[0]
-                        for callback in self.callbacks:
-                            callback.on_batch_end(batch, logs)
-                    epoch_logs: dict[str, Any] = {"loss": self._loss_sum / n}
-                    if has_val and ((epoch + 1) % eval_every == 0 or epoch + 1 == epochs):
-                        scores = self.evaluate(X_test, y_test)
-                        epoch_logs.update({f"val_{k}": v for k, v in scores.items()})
-                    for callback in self.callbacks:
-                        callback.on_epoch_end(epoch, epoch_logs)
-                    if self.stop_training:
-                        break
-            except TrainingDiverged:
-                for callback in self.callbacks:
-                    if isinstance(callback, ProgressBar):
-                        callback.on_train_end({})
-                raise
-            for callback in self.callbacks:
-                callback.on_train_end({})
-        return self.history
+    def train_step(self, x_batch: np.ndarray, y_batch: np.ndarray) -> float:
+        """One step on a batch: forward, loss and backward (`net.train_batch`), the
+        callbacks' `on_before_optimizer_step`, then `optim.step()`. Returns the batch loss.
 
-    def position_after_batch(self, batch: int) -> Position:
-        """Where training stands once `batch` of the current epoch has been applied."""
-        return Position(self.epoch, batch + 1, self._loss_sum, self._epoch_rng_state)
+        Override it for a custom step; ``self._batch_logs`` are the logs callbacks see."""
+        logs = self._batch_logs
+        logs["loss"] = self.net.train_batch(x_batch, y_batch)
+        self.callbacks.on_before_optimizer_step(self.batch, logs)
+        self.optim.step()
+        return logs["loss"]
 
-    def position_after_epoch(self) -> Position:
-        """Where training stands at the end of the current epoch."""
-        return Position(self.epoch + 1, 0, 0.0, self._rng.bit_generator.state)
+    def _at(self, epoch: int, batch: int, epoch_rng_state: dict[str, Any]) -> None:
+        """Move the position to `batch` of `epoch`, whose shuffle starts from that state."""
+        self._next = (epoch, batch)
+        self._epoch_rng_state = epoch_rng_state
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything a run needs to continue from where it is now: the network's and the
+        optimizer's state dicts, the loop's position (the next epoch and batch, the loss so
+        far in that epoch, the shuffling generator as it was at the epoch's start, the fit
+        settings) and every callback's state (including the `History`)."""
+        epoch, batch = self._next
+        return {
+            "network": self.net.state_dict(),
+            "optimizer": self.optim.state_dict(),
+            "loop": {
+                "epoch": epoch,
+                "batch": batch,
+                "loss_sum": self.loss_sum,
+                "seen": self.seen,
+                "epochs": self.epochs,
+                "batch_size": self.batch_size,
+                "seed": self.seed,
+                "n_train": self.n_train,
+                "rng": self._epoch_rng_state,
+            },
+            "callbacks": self.callbacks.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a `state_dict()` into this trainer (inside `fit`, after the callbacks'
+        `on_train_begin`); refuses a state from a run with other data, batch size or seed."""
+        loop = state["loop"]
+        for key, mine in (("n_train", self.n_train), ("batch_size", self.batch_size),
+                          ("seed", self.seed)):  # fmt: skip
+            if loop.get(key) != mine:
+                raise ValueError(
+                    f"Trainer: cannot resume: the checkpoint's run had {key}={loop.get(key)!r}, "
+                    f"this one has {key}={mine!r}; resume with the same data and settings"
+                )
+        self.net.load_state_dict(state["network"])
+        self.optim.load_state_dict(state["optimizer"])
+        self.callbacks.load_state_dict(state.get("callbacks", []))
+        self._rng.bit_generator.state = loop["rng"]
+        self._next = (int(loop["epoch"]), int(loop["batch"]))
+        self._epoch_rng_state = loop["rng"]
+        self.loss_sum, self.seen = float(loop["loss_sum"]), int(loop["seen"])
+
+    def _resume(self, path: str) -> None:
+        state = read_checkpoint(path, self.net)
+        try:
+            self.load_state_dict(state)
+        except (KeyError, TypeError, ValueError) as err:
+            raise ModelFormatError(f"{path}: {str(err).strip(chr(34) + chr(39))}") from None
 
     def save_checkpoint(self, path: str) -> None:
-        """Write a checkpoint of a finished `fit` (resuming from it continues after its last epoch)."""
+        """Write `state_dict()` to `path` (atomically): resuming from it with
+        ``fit(..., resume_from=path)`` continues from where training is now."""
         if self.history is None:
             raise RuntimeError("Trainer.save_checkpoint: call fit() first")
-        save_checkpoint(self, path, self.position_after_epoch())
+        write_checkpoint(path, self.net, self.state_dict())
 
     def evaluate(
         self, X: np.ndarray, y: np.ndarray, batch_size: int | None = 1000

@@ -1,9 +1,13 @@
-"""``scratchdl.datasets``: the dataset loaders (an alias of `scratchdl.data.datasets`)."""
+"""Datasets: loaders that read the official files (verified by sha256) and download them.
 
-from scratchdl.data.datasets import (
+The one home of the loaders; `scratchdl.data` (datasets and preprocessing) and the top level
+re-export them.
+"""
+
+from scratchdl.datasets.download import DownloadError
+from scratchdl.datasets.loaders import (
     BOSTON_FEATURES,
     DataFileError,
-    DownloadError,
     cache_dir,
     find_file,
     load_boston,
@@ -13,6 +17,7 @@ from scratchdl.data.datasets import (
     load_mnist,
     load_text,
     read_idx,
+    sha256_of,
 )
 
 __all__ = [
@@ -28,4 +33,5 @@ __all__ = [
     "load_mnist",
     "load_text",
     "read_idx",
+    "sha256_of",
 ]

@@ -10,7 +10,7 @@ A file is looked for, in order, in:
 The first place that has the file is used; its sha256 must equal the official one or
 `DataFileError` is raised (nothing falls through to another copy). A file found nowhere
 is downloaded from the official mirrors into `data_dir` (or the user cache), verified,
-and only then put in place (`scratchdl.data.download`); with ``download=False`` it raises
+and only then put in place (`scratchdl.datasets.download`); with ``download=False`` it raises
 `FileNotFoundError` naming every place looked in, and when every mirror fails
 `DownloadError` lists each URL and why.
 
@@ -31,8 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
-from scratchdl.data.download import DownloadError
-from scratchdl.data.download import download as fetch
+from scratchdl.datasets.download import DownloadError
+from scratchdl.datasets.download import download as fetch
 
 __all__ = [
     "BOSTON_FEATURES",
