@@ -203,7 +203,7 @@ class Optimizer(RecordsArguments):
     def _settings(self, name: str, default_lr: float) -> tuple[float, float]:
         """(learning rate, weight decay) for the parameter called `name`."""
         for group in self.param_groups:
-            if _matches(group["params"], name):
+            if _matches(group["params"], name, getattr(self.net, "layers", ())):
                 lr = default_lr if "lr" not in group else self._scheduled(group["lr"])
                 return lr, group.get("weight_decay", self.weight_decay)
         return default_lr, self.weight_decay
@@ -299,16 +299,24 @@ def _check_group(cls: str, index: int, group: Any) -> dict[str, Any]:
         )
     checked: dict[str, Any] = {"params": list(selectors)}
     if "lr" in group:
-        checked["lr"] = _check(cls, "lr", group["lr"], 0.0, low_open=True)
+        checked["lr"] = _check(cls, "lr", group["lr"], 0.0)  # 0 freezes the group
     if "weight_decay" in group:
         checked["weight_decay"] = _check(cls, "weight_decay", group["weight_decay"], 0.0)
     return checked
 
 
-def _matches(selectors: list[str | Layer], name: str) -> bool:
+def _matches(selectors: list[str | Layer], name: str, layers: Sequence[Any]) -> bool:
+    """Whether the parameter `name` (``layers.<i>.<x>``) is chosen by a name pattern, or
+    belongs to one of the selected layer objects."""
     for selector in selectors:
         if isinstance(selector, Layer):
-            if selector.index is not None and name.startswith(f"layers.{selector.index}."):
+            index = selector.index
+            if (
+                index is not None
+                and 0 < index <= len(layers)
+                and layers[index - 1] is selector
+                and name.startswith(f"layers.{index}.")
+            ):
                 return True
         elif fnmatch.fnmatchcase(name, selector):
             return True
