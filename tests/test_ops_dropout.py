@@ -63,7 +63,9 @@ def test_book_dropout_gradients(rng, inference):
 def test_book_dropout_has_the_inverted_forms_expectation_at_inference(rng):
     x = rng.standard_normal((3, 4))
     book = Dropout(0.7, inverted=False, rng=np.random.default_rng(1))
-    inverted = Dropout(0.7, rng=np.random.default_rng(2))  # seeded: a statistical test must not flake
+    inverted = Dropout(
+        0.7, rng=np.random.default_rng(2)
+    )  # seeded: a statistical test must not flake
     train_means = [
         np.mean([op.forward(x).copy() for _ in range(4000)], axis=0) for op in (book, inverted)
     ]
