@@ -43,7 +43,7 @@ SPREAD = (RNG.permutation(2 * 2 * 4 * 4).reshape(2, 2, 4, 4) * 0.1 - 1.6)[None].
 LAYERS = [
     (lambda: Dense(4, "tanh"), (5,), None, True),
     (lambda: Dense(3, Sigmoid(), weight_init="glorot", dropout=0.8), (4,), None, True),
-    (lambda: Dense(3, Tanh(), dropout=Dropout(0.7, inverted=False)), (2, 4), None, True),
+    (lambda: Dense(3, Tanh(), dropout=Dropout(0.7, inverted=False)), (4,), None, True),
     (lambda: Conv2D(2, 3, activation=Tanh()), (2, 5, 5), None, True),
     (lambda: Conv2D(2, (2, 3), stride=2, padding="valid", dropout=0.8, flatten=True), (1, 6, 5), None, True),
     (lambda: BatchNorm(momentum=0.5), (4,), RNG.standard_normal((8, 4)), True),

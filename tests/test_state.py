@@ -17,6 +17,7 @@ from scratchdl import (
     Dense,
     Dropout,
     EarlyStopping,
+    Flatten,
     Linear,
     MeanSquaredError,
     ModelCheckpoint,
@@ -47,7 +48,7 @@ def small_net(seed=0, dtype=np.float32):
 
 def test_parameters_are_named_once_from_their_operations(rng):
     net = NeuralNetwork(
-        [Conv2D(2, 3, activation=Tanh()), BatchNorm(), Dense(3, Linear()), Dropout(0.5)],
+        [Conv2D(2, 3, activation=Tanh()), BatchNorm(), Flatten(), Dense(3, Linear()), Dropout(0.5)],
         SoftmaxCrossEntropy(),
         seed=0,
     )
@@ -57,8 +58,8 @@ def test_parameters_are_named_once_from_their_operations(rng):
         "layers.1.bias",
         "layers.2.gamma",
         "layers.2.beta",
-        "layers.3.weights",
-        "layers.3.bias",
+        "layers.4.weights",
+        "layers.4.bias",
     ]
     names = list(net.named_params())
     assert list(net.arrays()) == [

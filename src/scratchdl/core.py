@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Operation", "ParamOperation", "ShapeError", "default_name", "shape_error"]
+__all__ = ["Operation", "ParamOperation", "ShapeError", "check_flag", "default_name", "shape_error"]
 
 
 class ShapeError(ValueError):
@@ -33,6 +33,15 @@ def shape_error(where: str, what: str, expected: tuple, received: tuple) -> Shap
     return ShapeError(
         f"{where}: {what} must have shape {tuple(expected)}, received {tuple(received)}"
     )
+
+
+def check_flag(owner: str, name: str, value: Any) -> bool:
+    """`value` as a bool, if it is one: True, False (or a NumPy bool). Anything else — a
+    string, a number, None — raises `TypeError` naming the argument, so that a value meant
+    for another parameter (the book's positional order) never passes as a flag."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{owner}: {name} must be True or False. Received: {name}={value!r}")
+    return bool(value)
 
 
 def default_name(cls: type) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from scratchdl.core import RecordsArguments, ShapeError, shape_error
+from scratchdl.core import RecordsArguments, ShapeError, check_flag, shape_error
 from scratchdl.ops.activations import _exp_limit
 
 __all__ = ["Loss", "MeanSquaredError", "SoftmaxCrossEntropy"]
@@ -72,7 +72,7 @@ class MeanSquaredError(Loss):
     """
 
     def __init__(self, normalize: bool = False) -> None:
-        self.normalize = bool(normalize)
+        self.normalize = check_flag("MeanSquaredError", "normalize", normalize)
 
     def _prepare_target(self, prediction: np.ndarray, target: np.ndarray) -> np.ndarray:
         if target.ndim == 1 and prediction.shape == (target.shape[0], 1):
@@ -108,7 +108,23 @@ class SoftmaxCrossEntropy(Loss):
     prediction.shape[:-1], or one-hot (or any probability) rows of the prediction's shape.
     The loss uses log-sum-exp, so logits of any size give finite values; the gradient is
     (softmax - target) / number of examples, the exact derivative of the returned value.
+
+    `eps` is accepted for the book's signature, where it clipped the softmax to
+    [eps, 1 - eps] before taking logs; log-sum-exp needs no clipping, so it changes nothing.
+    The book's reported value also added a (1 - t)·log(1 - p) term that its gradient ignored;
+    this loss is the plain cross-entropy that the gradient belongs to.
     """
+
+    def __init__(self, eps: float = 1e-9) -> None:
+        if (
+            isinstance(eps, bool)
+            or not isinstance(eps, (int, float, np.floating))
+            or not 0 < eps < 0.5
+        ):
+            raise ValueError(
+                f"SoftmaxCrossEntropy: eps must be a number in (0, 0.5). Received: eps={eps!r}"
+            )
+        self.eps = float(eps)
 
     def _prepare_target(self, prediction: np.ndarray, target: np.ndarray) -> np.ndarray:
         if prediction.ndim < 2:
@@ -121,9 +137,15 @@ class SoftmaxCrossEntropy(Loss):
         if target.ndim == prediction.ndim and target.shape[-1] == 1:
             target = target.reshape(target.shape[:-1])
         if target.shape != prediction.shape[:-1]:
+            hint = ""
+            if prediction.ndim > 2 and target.ndim < prediction.ndim - 1:
+                hint = (
+                    "; the prediction has an extra axis: did you mean to flatten the input "
+                    "(X.reshape(len(X), -1)) before the first Dense layer?"
+                )
             raise ShapeError(
                 f"{self.name}: target must be class labels of shape {prediction.shape[:-1]} "
-                f"or one-hot rows of shape {prediction.shape}, received {target.shape}"
+                f"or one-hot rows of shape {prediction.shape}, received {target.shape}{hint}"
             )
         labels = target
         if not np.issubdtype(labels.dtype, np.integer):

@@ -27,7 +27,9 @@ class NeuralNetwork:
         loss: the `Loss` that `train_batch` minimises.
         seed: seeds the network's `np.random.Generator`, which draws every initial
             weight and dropout mask. The same seed gives the same network, bit for bit.
-            Each layer also gets it as ``layer.seed``, as the book's network sets it.
+            The default is 1, as in the book; None draws fresh entropy (recorded, so
+            `reset()` still repeats the start). Each layer also gets it as ``layer.seed``,
+            as the book's network sets it.
         dtype: float32 (the default, fast) or float64; inputs are converted to it.
     """
 
@@ -35,7 +37,7 @@ class NeuralNetwork:
         self,
         layers: Sequence[Layer | Operation],
         loss: Loss,
-        seed: int | None = None,
+        seed: int | None = 1,
         dtype: type | np.dtype | str = np.float32,
     ) -> None:
         if isinstance(layers, (Layer, Operation)) or not isinstance(layers, Sequence):
@@ -104,12 +106,22 @@ class NeuralNetwork:
             grad = layer.backward(grad, need_input_grad or layer is not first)
         return grad
 
-    def train_batch(self, x_batch: np.ndarray, y_batch: np.ndarray) -> float:
+    def forward_loss(
+        self, x_batch: np.ndarray, y_batch: np.ndarray, inference: bool = False
+    ) -> float:
+        """The loss of the network's output for `x_batch` against `y_batch` (the book's
+        method): a forward pass and the loss, nothing backward."""
+        return self.loss.forward(self.forward(x_batch, inference), y_batch)
+
+    def train_batch(
+        self, x_batch: np.ndarray, y_batch: np.ndarray, inference: bool = False
+    ) -> float:
         """Forward, loss and backward on one batch; returns the loss. Does not update.
 
         The gradient with respect to the data is not computed (nothing uses it).
+        `inference=True` (the book's argument) runs the forward pass in inference mode.
         """
-        prediction = self.forward(x_batch)
+        prediction = self.forward(x_batch, inference)
         loss = self.loss.forward(prediction, y_batch)
         self.backward(self.loss.backward(), need_input_grad=False)
         return loss

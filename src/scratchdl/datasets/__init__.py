@@ -4,34 +4,7 @@ The one home of the loaders; `scratchdl.data` (datasets and preprocessing) and t
 re-export them.
 """
 
-from scratchdl.datasets.download import DownloadError
-from scratchdl.datasets.loaders import (
-    BOSTON_FEATURES,
-    DataFileError,
-    cache_dir,
-    find_file,
-    load_boston,
-    load_diabetes,
-    load_digits,
-    load_fashion_mnist,
-    load_mnist,
-    load_text,
-    read_idx,
-    sha256_of,
-)
+from scratchdl.datasets import loaders
+from scratchdl.datasets.loaders import *  # noqa: F403 - their __all__ is the public list
 
-__all__ = [
-    "BOSTON_FEATURES",
-    "DataFileError",
-    "DownloadError",
-    "cache_dir",
-    "find_file",
-    "load_boston",
-    "load_diabetes",
-    "load_digits",
-    "load_fashion_mnist",
-    "load_mnist",
-    "load_text",
-    "read_idx",
-    "sha256_of",
-]
+__all__ = list(loaders.__all__)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from scratchdl.core import Operation, ShapeError
+from scratchdl.core import Operation, ShapeError, check_flag
 from scratchdl.layers.base import Layer
 from scratchdl.layers.dense import WEIGHT_INITS, init_std
 from scratchdl.ops.activations import Linear, get_activation
@@ -73,13 +73,13 @@ class Conv2D(Layer):
             raise ValueError(
                 f"Conv2D: weight_init must be one of {WEIGHT_INITS}. Received: weight_init={weight_init!r}"
             )
-        self.bias = bool(bias)
+        self.bias = check_flag("Conv2D", "bias", bias)
         self.activation = get_activation(activation, default=Linear)
         self.weight_init = weight_init
         settings = layer_dropout("Conv2D", dropout)
         self.dropout = settings.keep_prob
         self.dropout_inverted = settings.inverted
-        self.flatten = bool(flatten)
+        self.flatten = check_flag("Conv2D", "flatten", flatten)
 
     @property
     def out_channels(self) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from scratchdl.core import ShapeError
+from scratchdl.core import ShapeError, check_flag
 from scratchdl.layers.base import Layer
 from scratchdl.ops.embedding import EmbeddingLookup
 from scratchdl.ops.recurrent import GRUOperation, LSTMOperation, RNNOperation, _Recurrent
@@ -20,8 +20,10 @@ class _RecurrentLayer(Layer):
         self, hidden_size: int, return_sequences: bool = False, stateful: bool = False
     ) -> None:
         super().__init__(hidden_size)
-        self.return_sequences = bool(return_sequences)
-        self.stateful = bool(stateful)
+        self.return_sequences = check_flag(
+            type(self).__name__, "return_sequences", return_sequences
+        )
+        self.stateful = check_flag(type(self).__name__, "stateful", stateful)
         self.initial_state: tuple[np.ndarray, ...] | None = None
 
     @property

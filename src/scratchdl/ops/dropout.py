@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from scratchdl.core import Operation
+from scratchdl.core import Operation, check_flag
 
 
 class Dropout(Operation):
@@ -34,12 +34,8 @@ class Dropout(Operation):
                 f"Dropout: keep_prob must be in (0, 1] (the fraction of values kept). "
                 f"Received: keep_prob={keep_prob}"
             )
-        if not isinstance(inverted, (bool, np.bool_)):
-            raise TypeError(
-                f"Dropout: inverted must be True or False. Received: inverted={inverted!r}"
-            )
         self.keep_prob = keep_prob
-        self.inverted = bool(inverted)
+        self.inverted = check_flag("Dropout", "inverted", inverted)
         self.rng = rng
         self.mask: np.ndarray | None = None
         self._scale: float | None = None  # the inference-time factor of the book's form

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from scratchdl.core import RecordsArguments, shape_error
+from scratchdl.core import RecordsArguments, check_flag, shape_error
 from scratchdl.layers.base import Layer
 from scratchdl.optim.schedules import DECAY_TYPES, Constant, Schedule
 
@@ -323,13 +323,6 @@ def _matches(selectors: list[str | Layer], name: str, layers: Sequence[Any]) -> 
     return False
 
 
-def _flag(cls: str, name: str, value: Any) -> bool:
-    """A boolean argument: True or False, never a string or a number read as one."""
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{cls}: {name} must be True or False. Received: {name}={value!r}")
-    return bool(value)
-
-
 class SGD(Optimizer):
     """Plain stochastic gradient descent: p -= lr · g."""
 
@@ -360,7 +353,7 @@ class SGDMomentum(Optimizer):
         super().__init__(lr, final_lr, decay_type, **kwargs)
         cls = type(self).__name__
         self.momentum = _check(cls, "momentum", momentum, 0.0, 1.0)
-        self.nesterov = _flag(cls, "nesterov", nesterov)
+        self.nesterov = check_flag(cls, "nesterov", nesterov)
 
     def _update_rule(
         self, param: np.ndarray, grad: np.ndarray, state: dict[str, np.ndarray]

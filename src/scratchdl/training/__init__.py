@@ -1,6 +1,7 @@
 """The training loop, its callbacks and metrics."""
 
 from scratchdl.training.callbacks import (
+    BookConvTesting,
     Callback,
     CallbackList,
     EarlyStopping,
@@ -14,6 +15,7 @@ from scratchdl.training.metrics import accuracy, mae, r2, rmse
 from scratchdl.training.trainer import Trainer
 
 __all__ = [
+    "BookConvTesting",
     "Callback",
     "CallbackList",
     "EarlyStopping",

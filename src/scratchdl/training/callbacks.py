@@ -28,7 +28,10 @@ from typing import Any
 
 import numpy as np
 
+from scratchdl.core import check_flag
+
 __all__ = [
+    "BookConvTesting",
     "Callback",
     "CallbackList",
     "EarlyStopping",
@@ -199,6 +202,8 @@ class EarlyStopping(Callback):
         min_delta: float = 0.0,
         restore_best: bool = True,
         mode: str = "auto",
+        verbose: int = 0,
+        stream: Any = None,
     ) -> None:
         if int(patience) != patience or patience < 0:
             raise ValueError(
@@ -211,9 +216,18 @@ class EarlyStopping(Callback):
         self.monitor = monitor
         self.patience = int(patience)
         self.min_delta = float(min_delta)
-        self.restore_best = bool(restore_best)
+        self.restore_best = check_flag("EarlyStopping", "restore_best", restore_best)
         self.mode = _mode_for(monitor, mode)
+        self.verbose = int(verbose)
+        self.stream = stream
         self._reset()
+
+    def _say(self, message: str) -> None:
+        if self.verbose:
+            print(message, file=self.stream if self.stream is not None else sys.stdout)
+
+    def _name(self) -> str:
+        return self.monitor.removeprefix("val_")
 
     def _reset(self) -> None:
         self.best: float | None = None
@@ -242,11 +256,28 @@ class EarlyStopping(Callback):
                 self.best_params = {
                     name: p.copy() for name, p in self.trainer.net.named_params().items()
                 }
+            self._say(f"Validation {self._name()} after {epoch + 1} epochs is {value:.3f}")
             return
         self.wait += 1
         if self.wait > self.patience:
             self.stopped_epoch = epoch
             self.trainer.stop_training = True
+            kept = (
+                self.best_epoch + 1
+                if self.restore_best and self.best_epoch is not None
+                else epoch + 1
+            )
+            worse = "increased" if self.mode == "min" else "decreased"
+            name = self._name()
+            first = (
+                f"{name[:1].upper()}{name[1:]}"
+                if self.monitor == "val_loss"
+                else f"Validation {name}"
+            )
+            self._say(
+                f"{first} {worse} after epoch {epoch + 1}, final {name} was {self.best:.3f}, "
+                f"using the model from epoch {kept}"
+            )
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -361,6 +392,30 @@ class ProgressBar(Callback):
             self._bar = None
 
 
+class BookConvTesting(Callback):
+    """What the book's ``fit(..., conv_testing=True)`` prints: every `every` batches the
+    loss on that batch in inference mode (``batch 10 loss 0.52…``), and every `validate_every`
+    batches the accuracy on the validation data (``Validation accuracy after 100 batches is
+    91.85%``). For watching a slow convolutional epoch; `Trainer.fit` adds it."""
+
+    def __init__(self, every: int = 10, validate_every: int = 100, stream: Any = None) -> None:
+        self.every, self.validate_every, self.stream = int(every), int(validate_every), stream
+
+    def on_batch_end(self, batch: int, logs: Logs) -> None:
+        trainer = self.trainer
+        out = self.stream if self.stream is not None else sys.stdout
+        if batch % self.every == 0:
+            x, y = trainer.batch_data
+            loss = trainer.net.loss.forward(trainer.net.forward(x, inference=True), y)
+            print("batch", batch, "loss", loss, file=out)
+        if batch % self.validate_every == 0 and batch > 0 and trainer.validation is not None:
+            X_test, y_test = trainer.validation
+            prediction = trainer.net.predict(X_test, batch_size=1000)
+            labels = y_test if y_test.ndim == prediction.ndim - 1 else y_test.argmax(axis=-1)
+            accuracy = float(np.mean(prediction.argmax(axis=-1) == labels)) * 100
+            print(f"Validation accuracy after {batch} batches is {accuracy:.2f}%", file=out)
+
+
 class ModelCheckpoint(Callback):
     """Write a checkpoint (model, optimizer, generators, history; see
     `scratchdl.training.checkpoint`) during training, atomically.
@@ -392,7 +447,7 @@ class ModelCheckpoint(Callback):
             )
         self.path = str(path)
         self.monitor = monitor
-        self.save_best_only = bool(save_best_only)
+        self.save_best_only = check_flag("ModelCheckpoint", "save_best_only", save_best_only)
         self.mode = _mode_for(monitor, mode)
         self.every_n_batches = every_n_batches
         self.best: float | None = None

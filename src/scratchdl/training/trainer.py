@@ -7,12 +7,13 @@ from typing import Any
 
 import numpy as np
 
-from scratchdl.core import ShapeError
+from scratchdl.core import ShapeError, check_flag
 from scratchdl.io.safetensors import ModelFormatError
 from scratchdl.network import NeuralNetwork
 from scratchdl.optim.optimizers import Optimizer
 from scratchdl.training import threads
 from scratchdl.training.callbacks import (
+    BookConvTesting,
     Callback,
     CallbackList,
     EarlyStopping,
@@ -82,6 +83,9 @@ class Trainer:
         self.batch_size = 0
         self.seed: int | None = None
         self.n_train = 0
+        #: the current batch (x, y) and the validation data, for callbacks that need them
+        self.batch_data: tuple[np.ndarray, np.ndarray] | None = None
+        self.validation: tuple[np.ndarray, np.ndarray] | None = None
         # the loop's position: the next batch is `batch` of `epoch`; the loss of this epoch
         # so far is `loss_sum` over `seen` examples (the one place it is accumulated)
         self._next = (0, 0)
@@ -105,8 +109,10 @@ class Trainer:
         eval_every: int = 10,
         batch_size: int = 32,
         seed: int = 1,
+        single_output: bool = False,
         restart: bool = True,
         early_stopping: bool = True,
+        conv_testing: bool = False,
         callbacks: Sequence[Callback] | None = None,
         verbose: int = 1,
         terminate_on_nan: bool = True,
@@ -120,8 +126,14 @@ class Trainer:
         `eval_every` epochs and after the last epoch. `restart=True` sets the network
         up afresh from its seed and clears the optimizer's state, so two calls train
         the same way. `early_stopping=True` (the book's default) adds
-        ``EarlyStopping(patience=0, restore_best=True)`` when there is validation data.
-        `verbose=0` prints nothing.
+        ``EarlyStopping(patience=0, restore_best=True)`` when there is validation data, which
+        at ``verbose=1`` prints the book's messages ("Validation loss after 10 epochs is
+        27.868", "Loss increased after epoch 30, final loss was 25.087, using the model from
+        epoch 20" — the epoch whose weights it restores). `conv_testing=True` prints what
+        the book's does: the batch loss every 10 batches and the validation accuracy every
+        100 (`BookConvTesting`). `single_output` is accepted for the book's signature and
+        does nothing, as there. `verbose=0` prints nothing. The positional order of the
+        arguments is the book's.
 
         `resume_from` names a checkpoint (see `ModelCheckpoint`) written by a run with the
         same data, `batch_size`, `seed` and callbacks: training continues from the epoch and
@@ -130,6 +142,14 @@ class Trainer:
         interrupted (on the same machine, with the same BLAS thread count). `restart` is
         ignored when resuming.
         """
+        for name, flag in (("single_output", single_output), ("restart", restart),
+                           ("early_stopping", early_stopping), ("conv_testing", conv_testing),
+                           ("terminate_on_nan", terminate_on_nan)):  # fmt: skip
+            check_flag("Trainer.fit", name, flag)
+        if isinstance(verbose, bool) or not isinstance(verbose, (int, np.integer)) or verbose < 0:
+            raise ValueError(
+                f"Trainer.fit: verbose must be 0, 1 or 2. Received: verbose={verbose!r}"
+            )
         epochs = _positive_int("epochs", epochs)
         eval_every = _positive_int("eval_every", eval_every)
         batch_size = _positive_int("batch_size", batch_size)
@@ -139,11 +159,16 @@ class Trainer:
             if X_test is None or y_test is None:
                 raise ValueError("Trainer.fit: give both X_test and y_test, or neither")
             X_test, y_test = self._check_data("X_test", "y_test", X_test, y_test)
+        elif conv_testing:
+            raise ValueError(
+                "Trainer.fit: conv_testing=True needs validation data (X_test, y_test)"
+            )
+        self.validation = (X_test, y_test) if has_val else None
 
         self.history = History()
         self.callbacks = CallbackList(
             [self.history, *self._default_callbacks(callbacks, has_val, early_stopping,
-                                                    terminate_on_nan, verbose)]
+                                                    terminate_on_nan, verbose, conv_testing)]
         )  # fmt: skip
         self.stop_training = False
         self.epochs, self.batch_size, self.seed = epochs, batch_size, seed
@@ -182,7 +207,7 @@ class Trainer:
 
     def _default_callbacks(self, callbacks: Sequence[Callback] | None, has_val: bool,
                            early_stopping: bool, terminate_on_nan: bool,
-                           verbose: int) -> list[Callback]:  # fmt: skip
+                           verbose: int, conv_testing: bool) -> list[Callback]:  # fmt: skip
         """The user's callbacks plus the ones `fit`'s flags ask for, checkpoints last (so
         what they save includes every other callback's update)."""
         callbacks = list(callbacks or [])
@@ -192,7 +217,9 @@ class Trainer:
                     f"Trainer.fit: callbacks must be Callback objects. Received: {callback!r}"
                 )
         if early_stopping and has_val and not any(isinstance(c, EarlyStopping) for c in callbacks):
-            callbacks.append(EarlyStopping(patience=0, restore_best=True))
+            callbacks.append(EarlyStopping(patience=0, restore_best=True, verbose=verbose))
+        if conv_testing:
+            callbacks.append(BookConvTesting())
         if terminate_on_nan and not any(isinstance(c, TerminateOnNaN) for c in callbacks):
             callbacks.insert(0, TerminateOnNaN())
         if verbose and not any(isinstance(c, ProgressBar) for c in callbacks):
@@ -215,8 +242,9 @@ class Trainer:
             idx = order[batch * size : (batch + 1) * size]
             self.batch = batch
             self._batch_logs: dict[str, Any] = {"size": idx.shape[0]}
+            self.batch_data = (X[idx], y[idx])
             self.callbacks.on_batch_begin(batch, self._batch_logs)
-            loss = self.train_step(X[idx], y[idx])
+            loss = self.train_step(*self.batch_data)
             self.loss_sum += loss * idx.shape[0]
             self.seen += idx.shape[0]
             self._next = (epoch, batch + 1)
