@@ -10,9 +10,13 @@
 Everything public is importable from here, e.g.
 ``from scratchdl import Dense, Tanh, NeuralNetwork, SGDMomentum, Trainer``: this module's
 ``__all__`` is the union of its subpackages' (`ops`, `layers`, `losses`, `network`, `optim`,
-`training`, `data`, `datasets`, `io`, `saving`), plus `gradcheck` and `__version__`.
+`training`, `data`, `datasets`, `io`, `saving`), plus the modules `gradcheck` and
+`autograd` (with `Tensor` and `TensorOperation`) and `__version__`.
 """
 
+from scratchdl import (
+    autograd as autograd,
+)
 from scratchdl import (
     core,
     data,
@@ -30,6 +34,8 @@ from scratchdl import (
     gradcheck as gradcheck,
 )
 from scratchdl._version import __version__ as __version__
+from scratchdl.autograd import Tensor as Tensor
+from scratchdl.autograd import TensorOperation as TensorOperation
 from scratchdl.core import *  # noqa: F403
 from scratchdl.data import *  # noqa: F403
 from scratchdl.io import *  # noqa: F403
@@ -44,6 +50,9 @@ from scratchdl.training import *  # noqa: F403
 #: The modules whose public names this package re-exports.
 SUBPACKAGES = (core, ops, layers, losses, network, optim, training, data, datasets, io, saving)
 
+# autograd is a namespace (its functions, `log`, `exp`, `grad`, would shadow other names);
+# only its two classes are at the top level.
 __all__ = sorted(
-    {name for module in SUBPACKAGES for name in module.__all__} | {"gradcheck", "__version__"}
+    {name for module in SUBPACKAGES for name in module.__all__}
+    | {"Tensor", "TensorOperation", "autograd", "gradcheck", "__version__"}
 )

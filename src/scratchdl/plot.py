@@ -1,6 +1,8 @@
 """Plots of training (needs matplotlib: ``pip install 'scratchdl[plot]'``).
 
-Every function returns a matplotlib `Figure` and, given `path`, also saves it as an image.
+Every function returns a matplotlib `Figure` and, given `path`, also saves it as an image;
+`graph` (an autograd graph or a network's layers) draws SVG in pure Python and needs no
+matplotlib and no graphviz.
 Figures are drawn with the Agg canvas directly, never through pyplot, so they work on a
 machine with no display and leave no global state behind.
 """
@@ -14,8 +16,9 @@ from typing import Any
 import numpy as np
 
 from scratchdl.core import ShapeError
+from scratchdl.graph_svg import graph
 
-__all__ = ["confusion_matrix", "history", "weights"]
+__all__ = ["confusion_matrix", "graph", "history", "weights"]
 
 
 def _figure(width: float, height: float) -> Any:
