@@ -31,6 +31,17 @@ def is_type_checking(node):
     )
 
 
+def parents(module, importer):
+    """The packages Python runs first when `importer` imports `module`: its parents below
+    the top-level package (which is always already running), except those that contain the
+    importer itself (already being initialised)."""
+    parts = module.split(".")
+    for i in range(2, len(parts)):
+        package = ".".join(parts[:i])
+        if not (importer == package or importer.startswith(package + ".")):
+            yield package
+
+
 def imports_of(name, known):
     path = module_path(name)
     return imports_in(path.read_text(), name, path.name == "__init__.py", known)
@@ -49,7 +60,10 @@ def imports_in(source, name, is_package, known):
                 visit(child)
             return
         if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names if alias.name.startswith("scratchdl"))
+            for alias in node.names:
+                if alias.name.startswith("scratchdl"):
+                    found.add(alias.name)
+                    found.update(parents(alias.name, name))
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
@@ -59,6 +73,7 @@ def imports_in(source, name, is_package, known):
                 for alias in node.names:
                     full = f"{base}.{alias.name}"
                     found.add(full if full in known else base)
+                found.update(parents(base, name))
         for child in ast.iter_child_nodes(node):
             visit(child)
 
@@ -101,6 +116,11 @@ def test_the_checker_sees_late_and_relative_imports_and_cycles():
     assert imports_in(late, "scratchdl.a", False, known) == {"scratchdl.b"}
     relative = "from .c import x\nfrom typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import scratchdl.a\n"
     assert imports_in(relative, "scratchdl.pkg", True, known) == {"scratchdl.pkg.c"}
+    # importing scratchdl.pkg.c from outside the package runs scratchdl.pkg first
+    assert imports_in("from scratchdl.pkg.c import y\n", "scratchdl.a", False, known) == {
+        "scratchdl.pkg.c",
+        "scratchdl.pkg",
+    }
     graph = {"scratchdl.a": {"scratchdl.b"}, "scratchdl.b": {"scratchdl.a"}, "scratchdl.pkg": set()}
     assert find_cycles(graph) == [["scratchdl.a", "scratchdl.b", "scratchdl.a"]]
 

@@ -27,6 +27,7 @@ import numpy as np
 import scratchdl
 from scratchdl.core import ShapeError
 from scratchdl.datasets import DataFileError, DownloadError
+from scratchdl.distributed import DistributedError
 from scratchdl.io import ModelFormatError
 from scratchdl.presets import DATASETS, PRESETS, Prepared, apply_preprocessing, prepare, split_raw
 from scratchdl.saving import load_with_metadata
@@ -58,7 +59,8 @@ def _check_data_dir(data_dir: str | None) -> None:
 
 
 def _train(preset_name: str, epochs: int | None, batch_size: int | None, lr: float | None, seed: int,
-           data_dir: str | None, out: Path, verbose: int, resume: str | None = None) -> None:  # fmt: skip
+           data_dir: str | None, out: Path, verbose: int, resume: str | None = None,
+           distributed: bool = False) -> None:  # fmt: skip
     if preset_name not in PRESETS:
         raise UsageError(f"unknown preset {preset_name!r}; choose one of: {', '.join(PRESETS)}")
     _positive("--epochs", epochs)
@@ -70,16 +72,15 @@ def _train(preset_name: str, epochs: int | None, batch_size: int | None, lr: flo
     data: Prepared = prepare(preset.dataset, data_dir, images=preset.images)
     net, optimizer = preset.build(seed, lr)
     metrics = ["mae", "rmse"] if data.task == "regression" else ["accuracy"]
-    trainer = Trainer(net, optimizer, metrics=metrics)
+    trainer = Trainer(net, optimizer, metrics=metrics, distributed=distributed)
+    say = print if trainer.rank == 0 else _quiet  # under mpiexec, rank 0 talks and writes
     epochs = epochs or preset.epochs
     if resume is not None and not Path(resume).is_file():
         raise UsageError(f"--resume {resume}: no such checkpoint file")
     out.mkdir(parents=True, exist_ok=True)
     checkpoint = ModelCheckpoint(str(out / f"{preset.name}-checkpoint.safetensors"))
-    print(f"{preset.name}: {preset.description}")
-    print(
-        f"{preset.dataset}: {len(data.X_train):,} training and {len(data.X_test):,} test examples"
-    )
+    say(f"{preset.name}: {preset.description}")
+    say(f"{preset.dataset}: {len(data.X_train):,} training and {len(data.X_test):,} test examples")
     start = time.perf_counter()
     history = trainer.fit(
         data.X_train, data.y_train, data.X_test, data.y_test, epochs=epochs,
@@ -89,24 +90,30 @@ def _train(preset_name: str, epochs: int | None, batch_size: int | None, lr: flo
     seconds = time.perf_counter() - start
     scores = trainer.evaluate(data.X_test, data.y_test)
     model_path = out / f"{preset.name}.safetensors"
-    net.save(model_path, metadata=preset.metadata(data))
     history_path = out / f"{preset.name}-history.json"
-    history_path.write_text(
-        json.dumps({"epoch": history.epoch, "val_epoch": history.val_epoch, **history.history})
-    )
-    curve = _plot_curve(history, out / f"{preset.name}-curve.png", preset.name)
+    curve = None
+    if trainer.rank == 0:
+        net.save(model_path, metadata=preset.metadata(data))
+        history_path.write_text(
+            json.dumps({"epoch": history.epoch, "val_epoch": history.val_epoch, **history.history})
+        )
+        curve = _plot_curve(history, out / f"{preset.name}-curve.png", preset.name)
     shown = ", ".join(
         f"{k} {v:.2%}" if k == "accuracy" else f"{k} {v:.4f}" for k, v in scores.items()
     )
-    print(f"test {shown} after {len(history.epoch)} epochs in {seconds:.1f} s")
-    print(f"model:   {model_path}")
-    print(f"history: {history_path}")
-    print(f"checkpoint (for --resume): {checkpoint.path}")
-    print(
+    say(f"test {shown} after {len(history.epoch)} epochs in {seconds:.1f} s")
+    say(f"model:   {model_path}")
+    say(f"history: {history_path}")
+    say(f"checkpoint (for --resume): {checkpoint.path}")
+    say(
         f"curve:   {curve}"
         if curve
         else "curve:   not drawn (install matplotlib: pip install 'scratchdl[plot]')"
     )
+
+
+def _quiet(*args: Any, **kwargs: Any) -> None:
+    """`print` on ranks other than 0."""
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
@@ -125,6 +132,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         Path(args.out),
         args.verbose,
         args.resume,
+        args.distributed,
     )
 
 
@@ -275,6 +283,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--resume", help="continue from a checkpoint written by an earlier run (same options)"
     )
+    train.add_argument(
+        "--distributed",
+        action="store_true",
+        help="data-parallel over MPI: run as `mpiexec -n N scratchdl train ... --distributed`",
+    )
     train.set_defaults(func=cmd_train)
 
     evaluate = sub.add_parser(
@@ -301,6 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 USER_ERRORS = (
     UsageError,
+    DistributedError,
     FileNotFoundError,
     DataFileError,
     DownloadError,

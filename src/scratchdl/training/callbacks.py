@@ -45,7 +45,11 @@ Logs = dict[str, Any]
 
 
 class TrainingDiverged(FloatingPointError):
-    """Training produced a non-finite loss. `history` holds what was recorded until then."""
+    """Training produced a non-finite loss. `history` holds what was recorded until then.
+
+    In distributed training the loss is the reduced one, so every rank raises it together."""
+
+    raised_on_every_rank = True
 
     def __init__(self, message: str, history: History | None = None) -> None:
         super().__init__(message)

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from scratchdl.core import ShapeError, check_flag
+from scratchdl.distributed import DataParallel, raised_everywhere
 from scratchdl.io.safetensors import ModelFormatError
 from scratchdl.network import NeuralNetwork
 from scratchdl.optim.optimizers import Optimizer
@@ -48,6 +49,10 @@ class Trainer:
             uses one thread for batches of at most 8 rows and leaves BLAS alone otherwise
             (see `scratchdl.training.threads`), an integer sets it, None leaves BLAS alone.
             Needs threadpoolctl; without it the setting is ignored.
+        distributed: data-parallel training over MPI (run under ``mpiexec -n N``; see
+            `scratchdl.distributed`): each global batch is split across the ranks and the
+            gradients summed before every step, so N ranks train the model one would. Only
+            rank 0 prints and writes checkpoints; `evaluate` must then be called on every rank.
 
     The loop (`fit`) calls `train_step` for every batch; override it for a custom step.
     `state_dict()` holds everything a run needs to continue bit for bit (network, optimizer,
@@ -60,6 +65,7 @@ class Trainer:
         optim: Optimizer,
         metrics: Sequence[str | Callable] | None = None,
         blas_threads: int | str | None = "auto",
+        distributed: bool = False,
     ) -> None:
         if not isinstance(net, NeuralNetwork):
             raise TypeError(f"Trainer: net must be a NeuralNetwork. Received: {type(net).__name__}")
@@ -74,6 +80,10 @@ class Trainer:
         self.optim.net = net
         self.metrics = [get_metric(m) for m in (metrics or [])]
         self.blas_threads = threads.check_setting(blas_threads)
+        #: the MPI side of data-parallel training (`scratchdl.distributed`), or None
+        self.dist = DataParallel() if check_flag("Trainer", "distributed", distributed) else None
+        self.rank = self.dist.rank if self.dist else 0
+        self.world_size = self.dist.size if self.dist else 1
         self.stop_training = False
         self.history: History | None = None
         self.callbacks = CallbackList([])
@@ -164,6 +174,13 @@ class Trainer:
                 "Trainer.fit: conv_testing=True needs validation data (X_test, y_test)"
             )
         self.validation = (X_test, y_test) if has_val else None
+        if self.dist is not None:
+            settings = {"epochs": epochs, "eval_every": eval_every, "batch_size": batch_size,
+                        "seed": seed, "restart": restart, "resume": resume_from is not None,
+                        "validation": None if X_test is None else list(X_test.shape)}  # fmt: skip
+            self.dist.check_agreement(self, X_train, y_train, settings)
+            if self.rank:  # only rank 0 talks
+                verbose, conv_testing = 0, False
 
         self.history = History()
         self.callbacks = CallbackList(
@@ -186,6 +203,8 @@ class Trainer:
             try:
                 if resume_from is not None:
                     self._resume(resume_from)
+                if self.dist is not None:
+                    self.dist.start(self, X_train)
                 start_epoch, start_batch = self._next
                 for epoch in range(start_epoch, epochs):
                     self._run_epoch(epoch, start_batch if epoch == start_epoch else 0,
@@ -200,6 +219,8 @@ class Trainer:
                         break
             except BaseException as err:
                 end_logs["error"] = err
+                if self.dist is not None and not raised_everywhere(err):
+                    self.dist.abort_on(err)
                 raise
             finally:
                 self.callbacks.on_train_end(end_logs)
@@ -254,7 +275,10 @@ class Trainer:
         """One step on a batch: forward, loss and backward (`net.train_batch`), the
         callbacks' `on_before_optimizer_step`, then `optim.step()`. Returns the batch loss.
 
-        Override it for a custom step; ``self._batch_logs`` are the logs callbacks see."""
+        Override it for a custom step; ``self._batch_logs`` are the logs callbacks see.
+        With ``distributed=True`` the gradient Allreduce happens here, between the two."""
+        if self.dist is not None:
+            return self.dist.train_step(self, x_batch, y_batch)
         logs = self._batch_logs
         logs["loss"] = self.net.train_batch(x_batch, y_batch)
         self.callbacks.on_before_optimizer_step(self.batch, logs)
@@ -320,7 +344,8 @@ class Trainer:
         ``fit(..., resume_from=path)`` continues from where training is now."""
         if self.history is None:
             raise RuntimeError("Trainer.save_checkpoint: call fit() first")
-        write_checkpoint(path, self.net, self.state_dict())
+        if self.rank == 0:  # every rank holds the same state; one writes it
+            write_checkpoint(path, self.net, self.state_dict())
 
     def evaluate(
         self, X: np.ndarray, y: np.ndarray, batch_size: int | None = 1000
@@ -328,7 +353,10 @@ class Trainer:
         """The loss and the trainer's metrics on (X, y), in inference mode."""
         X, y = self._check_data("X", "y", X, y)
         with threads.limit(self.blas_threads, batch_size or X.shape[0]):
-            prediction = self.net.predict(X, batch_size=batch_size)
+            if self.dist is not None:
+                prediction = self.dist.predict(self.net, X, batch_size)
+            else:
+                prediction = self.net.predict(X, batch_size=batch_size)
         scores = {"loss": self.net.loss.forward(prediction, y)}
         for name, metric in self.metrics:
             scores[name] = float(metric(y, prediction))

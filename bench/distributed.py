@@ -1,0 +1,161 @@
+"""Benchmark: data-parallel training over MPI against one process.
+
+    python bench/distributed.py [--batches 100] [--repeats 3]
+
+For the book's CNN (batch 60) and the modern MLP (the `mnist-best` preset, batch 128),
+trains `--batches` batches of MNIST (random pixels when MNIST is not found) in three ways,
+alternating, median of `--repeats`:
+
+    1 process, 2 BLAS threads          the plain Trainer
+    mpiexec -n 1, 1 BLAS thread        Trainer(distributed=True) on one rank
+    mpiexec -n 2, 1 BLAS thread each   two ranks, each half of every batch
+
+and prints examples per second, the speed-up of 2 ranks over the best single process,
+the share of a step spent in the gradient Allreduce, and the bytes it sends per step.
+Needs mpi4py and mpiexec (``pip install 'scratchdl[mpi]'``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+
+
+def data(model: str, rows: int) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        from scratchdl.datasets import load_mnist
+
+        X, y, _, _ = load_mnist()
+        X = ((X - X.mean()) / X.std()).astype(np.float32)
+    except (FileNotFoundError, ValueError):
+        rng = np.random.default_rng(0)
+        X = rng.standard_normal((60000, 28, 28)).astype(np.float32)
+        y = rng.integers(0, 10, 60000)
+    X = X[:rows].reshape(rows, 1, 28, 28) if model == "cnn" else X[:rows].reshape(rows, -1)
+    return X, y[:rows].astype(np.int64)
+
+
+def build(model: str):
+    from scratchdl import (
+        Conv2D,
+        Dense,
+        Linear,
+        NeuralNetwork,
+        SGDMomentum,
+        SoftmaxCrossEntropy,
+        Tanh,
+    )
+    from scratchdl.presets import PRESETS
+
+    if model == "mlp":
+        return PRESETS["mnist-best"].build(0, None), 128
+    net = NeuralNetwork(
+        [Conv2D(16, 5, activation=Tanh(), weight_init="glorot", dropout=0.8, flatten=True),
+         Dense(10, Linear(), weight_init="glorot")],
+        SoftmaxCrossEntropy(), seed=0,
+    )  # fmt: skip
+    return (net, SGDMomentum(0.1, momentum=0.9)), 60
+
+
+def worker(model: str, batches: int, distributed: bool) -> None:
+    """One timed run (inside mpiexec when distributed); rank 0 prints a JSON line."""
+    from scratchdl import Trainer
+
+    (net, optim), batch = build(model)
+    X, y = data(model, batches * batch)
+    trainer = Trainer(net, optim, distributed=distributed, blas_threads=None)
+    spent = [0.0]
+    if distributed:
+        comm = trainer.dist.comm
+        real = comm.allreduce_sum
+
+        def timed(buffer):
+            start = time.perf_counter()
+            out = real(buffer)
+            spent[0] += time.perf_counter() - start
+            return out
+
+        comm.allreduce_sum = timed
+    start = time.perf_counter()
+    trainer.fit(X, y, epochs=1, batch_size=batch, verbose=0, early_stopping=False)
+    seconds = time.perf_counter() - start
+    if trainer.rank == 0:
+        params = sum(p.size for p in net.params())
+        print(json.dumps({"seconds": seconds, "allreduce": spent[0], "rows": len(X),
+                          "bytes": net.dtype.itemsize * (params + 2), "batches": batches}))  # fmt: skip
+
+
+def launch(model: str, batches: int, ranks: int | None, threads: int) -> dict:
+    env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads))
+    command = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--worker",
+        model,
+        "--batches",
+        str(batches),
+    ]
+    if ranks is not None:
+        mpiexec = shutil.which("mpiexec", path=str(Path(sys.executable).parent)) or "mpiexec"
+        command = [mpiexec, "-n", str(ranks), *command, "--distributed"]
+    result = subprocess.run(
+        command, capture_output=True, text=True, env=env, timeout=1800, check=True
+    )
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--batches", type=int, default=100)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--worker", choices=["cnn", "mlp"])
+    parser.add_argument("--distributed", action="store_true")
+    args = parser.parse_args()
+    if args.worker:
+        worker(args.worker, args.batches, args.distributed)
+        return
+    from _timing import machine
+
+    print(machine())
+    print(f"{args.batches} batches per run, median of {args.repeats} runs, alternating\n")
+    configs = {
+        "1 process, 2 threads": (None, 2),
+        "1 rank, 1 thread": (1, 1),
+        "2 ranks, 1 thread each": (2, 1),
+    }
+    for model, title in (
+        ("cnn", "book CNN, batch 60"),
+        ("mlp", "modern MLP (mnist-best), batch 128"),
+    ):
+        runs: dict[str, list[dict]] = {name: [] for name in configs}
+        for _ in range(args.repeats):
+            for name, (ranks, threads) in configs.items():
+                runs[name].append(launch(model, args.batches, ranks, threads))
+        print(title)
+        speed = {}
+        for name, rs in runs.items():
+            seconds = statistics.median(r["seconds"] for r in rs)
+            speed[name] = rs[0]["rows"] / seconds
+            share = statistics.median(r["allreduce"] / r["seconds"] for r in rs)
+            extra = f", Allreduce {share:.1%} of the time" if configs[name][0] else ""
+            print(f"  {name:<24} {seconds:6.2f} s  {speed[name]:9,.0f} examples/s{extra}")
+        best_single = max(speed["1 process, 2 threads"], speed["1 rank, 1 thread"])
+        print(f"  2 ranks / best single process: {speed['2 ranks, 1 thread each'] / best_single:.2f}x; "
+              f"{runs['2 ranks, 1 thread each'][0]['bytes']:,} bytes reduced per step\n")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
