@@ -42,6 +42,7 @@ from scratchdl.io import *  # noqa: F403
 from scratchdl.layers import *  # noqa: F403
 from scratchdl.losses import *  # noqa: F403
 from scratchdl.network import *  # noqa: F403
+from scratchdl.onnx_export import export_onnx as export_onnx
 from scratchdl.ops import *  # noqa: F403
 from scratchdl.optim import *  # noqa: F403
 from scratchdl.saving import *  # noqa: F403
@@ -54,5 +55,5 @@ SUBPACKAGES = (core, ops, layers, losses, network, optim, training, data, datase
 # only its two classes are at the top level.
 __all__ = sorted(
     {name for module in SUBPACKAGES for name in module.__all__}
-    | {"Tensor", "TensorOperation", "autograd", "gradcheck", "__version__"}
+    | {"Tensor", "TensorOperation", "autograd", "export_onnx", "gradcheck", "__version__"}
 )

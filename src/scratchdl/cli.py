@@ -4,6 +4,7 @@
     scratchdl train PRESET [options]      train a preset; writes the model, history and a plot
     scratchdl evaluate MODEL --data NAME  loss and metrics of a saved model on a test set
     scratchdl predict MODEL INPUT.npy     predictions for the examples in a .npy file
+    scratchdl export MODEL OUT.onnx       the model as ONNX (the onnx extra)
     scratchdl info                        versions, BLAS, threads, data folders, datasets present
 
 Mistakes in the input (a missing path, a corrupt file, an unknown preset, a negative epoch
@@ -213,6 +214,30 @@ def cmd_predict(args: argparse.Namespace) -> None:
         print(f"predictions saved to {args.out}")
 
 
+def cmd_export(args: argparse.Namespace) -> None:
+    from scratchdl.onnx_export import OPSET, export_onnx
+
+    net, metadata = _load(args.model)
+    classes = net.layers[-1].output_shape[-1] if net.layers[-1].output_shape else None
+    extra = (
+        {**metadata, "classes": str(classes)} if metadata.get("task") != "regression" else metadata
+    )
+    try:
+        path = export_onnx(net, args.out, metadata=extra)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    first = net.layers[0].input_shape
+    kind = "int64 ids" if type(net.layers[0]).__name__ == "Embedding" else "float32"
+    print(f"{path}: ONNX opset {OPSET}")
+    print(f"  input:  input, {kind}, shape (batch, {', '.join(map(str, first))})")
+    print(
+        f"  output: output, float32, shape (batch, {', '.join(map(str, net.layers[-1].output_shape))})"
+    )
+    if metadata.get("preprocessing"):
+        print("  metadata: the model file's preprocessing, task and dataset (apply the "
+              "preprocessing to raw inputs first)")  # fmt: skip
+
+
 def cmd_info(args: argparse.Namespace) -> None:
     from scratchdl.datasets.loaders import (
         BOSTON_FILE,
@@ -306,6 +331,11 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--out", help="save the predictions to this .npy file")
     predict.add_argument("--show", type=int, default=10, help="how many predictions to print")
     predict.set_defaults(func=cmd_predict)
+
+    export = sub.add_parser("export", parents=[common], help="write a model file as ONNX")
+    export.add_argument("model", help="a .safetensors model file")
+    export.add_argument("out", help="the .onnx file to write")
+    export.set_defaults(func=cmd_export)
 
     info = sub.add_parser("info", parents=[common], help="versions, BLAS, data folders")
     info.set_defaults(func=cmd_info)
