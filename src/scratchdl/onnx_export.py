@@ -25,30 +25,9 @@ from typing import Any
 
 import numpy as np
 
+from scratchdl import ops
 from scratchdl.layers.base import Layer
 from scratchdl.network import NeuralNetwork
-from scratchdl.ops import (
-    AvgPool2D,
-    BatchNormOp,
-    BiasAdd,
-    ChannelBias,
-    Conv2DOperation,
-    Dropout,
-    EmbeddingLookup,
-    Flatten,
-    GlobalAvgPool2D,
-    GRUOperation,
-    LeakyReLU,
-    Linear,
-    LSTMOperation,
-    MaxPool2D,
-    ReLU,
-    RNNOperation,
-    Sigmoid,
-    Softmax,
-    Tanh,
-    WeightMultiply,
-)
 from scratchdl.ops.conv import resolve_padding
 
 __all__ = ["OPSET", "export_onnx"]
@@ -101,29 +80,29 @@ def _elementwise(onnx_op: str, **attrs: Any) -> Emit:
     return lambda g, op, x, shape: g.one(onnx_op, [x], **attrs)
 
 
-def _dropout(g: _Graph, op: Dropout, x: str, shape: tuple[int, ...]) -> str:
+def _dropout(g: _Graph, op: ops.Dropout, x: str, shape: tuple[int, ...]) -> str:
     if op.inverted or op.keep_prob == 1.0:
         return x  # the identity at inference
     return g.one("Mul", [x, g.weight("keep_prob", np.array(op.keep_prob))])
 
 
-def _conv(g: _Graph, op: Conv2DOperation, x: str, shape: tuple[int, ...]) -> str:
+def _conv(g: _Graph, op: ops.Conv2DOperation, x: str, shape: tuple[int, ...]) -> str:
     _, _, kh, kw = op.param.shape
     top, bottom, left, right = resolve_padding(op.padding, (kh, kw), op.stride, shape[1:])
     return g.one("Conv", [x, g.weight("filters", op.param)], kernel_shape=[kh, kw],
                  strides=[op.stride] * 2, pads=[top, left, bottom, right])  # fmt: skip
 
 
-def _pool(g: _Graph, op: MaxPool2D | AvgPool2D, x: str, shape: tuple[int, ...]) -> str:
+def _pool(g: _Graph, op: ops.MaxPool2D | ops.AvgPool2D, x: str, shape: tuple[int, ...]) -> str:
     top, bottom, left, right = resolve_padding(op.padding, op.kernel_size, op.stride, shape[1:])
     attrs: dict[str, Any] = {"kernel_shape": list(op.kernel_size), "strides": [op.stride] * 2,
                              "pads": [top, left, bottom, right]}  # fmt: skip
-    if isinstance(op, AvgPool2D):
+    if isinstance(op, ops.AvgPool2D):
         attrs["count_include_pad"] = 1  # padding counts as zeros in the mean, as ours
-    return g.one("MaxPool" if isinstance(op, MaxPool2D) else "AveragePool", [x], **attrs)
+    return g.one("MaxPool" if isinstance(op, ops.MaxPool2D) else "AveragePool", [x], **attrs)
 
 
-def _batch_norm(g: _Graph, op: BatchNormOp, x: str, shape: tuple[int, ...]) -> str:
+def _batch_norm(g: _Graph, op: ops.BatchNormOp, x: str, shape: tuple[int, ...]) -> str:
     scale = op.gamma.reshape(-1) / np.sqrt(op.running_var.astype(np.float64) + op.eps)
     shift = op.beta.reshape(-1) - op.running_mean * scale
     view = (1, -1) if len(shape) == 1 else (1, -1, 1, 1)
@@ -131,13 +110,13 @@ def _batch_norm(g: _Graph, op: BatchNormOp, x: str, shape: tuple[int, ...]) -> s
     return g.one("Add", [scaled, g.weight("bn_shift", shift.reshape(view))])
 
 
-def _global_pool(g: _Graph, op: GlobalAvgPool2D, x: str, shape: tuple[int, ...]) -> str:
+def _global_pool(g: _Graph, op: ops.GlobalAvgPool2D, x: str, shape: tuple[int, ...]) -> str:
     return g.one("Flatten", [g.one("GlobalAveragePool", [x])], axis=1)
 
 
 #: ONNX's gate order, as indices into ours (LSTM: ours i f g o, ONNX i o f c; GRU: ours r z n,
 #: ONNX z r h).
-GATE_ORDER = {LSTMOperation: [0, 3, 1, 2], GRUOperation: [1, 0, 2], RNNOperation: [0]}
+GATE_ORDER = {ops.LSTMOperation: [0, 3, 1, 2], ops.GRUOperation: [1, 0, 2], ops.RNNOperation: [0]}
 
 
 def _recurrent(g: _Graph, op: Any, x: str, shape: tuple[int, ...]) -> str:
@@ -148,13 +127,17 @@ def _recurrent(g: _Graph, op: Any, x: str, shape: tuple[int, ...]) -> str:
 
     w = reorder(op.weights[0]).T[None]  # (1, gates*H, features)
     r = reorder(op.weights[1]).T[None]  # (1, gates*H, H)
-    recurrent_bias = op.weights[3] if isinstance(op, GRUOperation) else np.zeros_like(op.weights[2])
+    recurrent_bias = (
+        op.weights[3] if isinstance(op, ops.GRUOperation) else np.zeros_like(op.weights[2])
+    )
     b = np.concatenate([reorder(op.weights[2]), reorder(recurrent_bias)], axis=-1)  # (1, 2*gates*H)
-    onnx_op = {RNNOperation: "RNN", LSTMOperation: "LSTM", GRUOperation: "GRU"}[type(op)]
+    onnx_op = {ops.RNNOperation: "RNN", ops.LSTMOperation: "LSTM", ops.GRUOperation: "GRU"}[
+        type(op)
+    ]
     attrs: dict[str, Any] = {"hidden_size": H}
-    if isinstance(op, GRUOperation):
+    if isinstance(op, ops.GRUOperation):
         attrs["linear_before_reset"] = 1
-    if isinstance(op, RNNOperation):
+    if isinstance(op, ops.RNNOperation):
         attrs["activations"] = ["Tanh"]
     time_major = g.one("Transpose", [x], perm=[1, 0, 2])
     inputs = [time_major, g.weight("W", w), g.weight("R", r), g.weight("B", b)]
@@ -166,26 +149,28 @@ def _recurrent(g: _Graph, op: Any, x: str, shape: tuple[int, ...]) -> str:
 
 
 RULES: dict[type, Emit] = {
-    WeightMultiply: lambda g, op, x, s: g.one("MatMul", [x, g.weight("weights", op.param)]),
-    BiasAdd: lambda g, op, x, s: g.one("Add", [x, g.weight("bias", op.param)]),
-    ChannelBias: lambda g, op, x, s: g.one("Add", [x, g.weight("bias", op.param)]),
-    Linear: lambda g, op, x, s: x,
-    Sigmoid: _elementwise("Sigmoid"),
-    Tanh: _elementwise("Tanh"),
-    ReLU: _elementwise("Relu"),
-    Softmax: _elementwise("Softmax", axis=-1),
-    LeakyReLU: lambda g, op, x, s: g.one("LeakyRelu", [x], alpha=op.alpha),
-    Dropout: _dropout,
-    Flatten: lambda g, op, x, s: g.one("Flatten", [x], axis=1),
-    Conv2DOperation: _conv,
-    MaxPool2D: _pool,
-    AvgPool2D: _pool,
-    GlobalAvgPool2D: _global_pool,
-    BatchNormOp: _batch_norm,
-    EmbeddingLookup: lambda g, op, x, s: g.one("Gather", [g.weight("table", op.param), x], axis=0),
-    RNNOperation: _recurrent,
-    LSTMOperation: _recurrent,
-    GRUOperation: _recurrent,
+    ops.WeightMultiply: lambda g, op, x, s: g.one("MatMul", [x, g.weight("weights", op.param)]),
+    ops.BiasAdd: lambda g, op, x, s: g.one("Add", [x, g.weight("bias", op.param)]),
+    ops.ChannelBias: lambda g, op, x, s: g.one("Add", [x, g.weight("bias", op.param)]),
+    ops.Linear: lambda g, op, x, s: x,
+    ops.Sigmoid: _elementwise("Sigmoid"),
+    ops.Tanh: _elementwise("Tanh"),
+    ops.ReLU: _elementwise("Relu"),
+    ops.Softmax: _elementwise("Softmax", axis=-1),
+    ops.LeakyReLU: lambda g, op, x, s: g.one("LeakyRelu", [x], alpha=op.alpha),
+    ops.Dropout: _dropout,
+    ops.Flatten: lambda g, op, x, s: g.one("Flatten", [x], axis=1),
+    ops.Conv2DOperation: _conv,
+    ops.MaxPool2D: _pool,
+    ops.AvgPool2D: _pool,
+    ops.GlobalAvgPool2D: _global_pool,
+    ops.BatchNormOp: _batch_norm,
+    ops.EmbeddingLookup: lambda g, op, x, s: g.one(
+        "Gather", [g.weight("table", op.param), x], axis=0
+    ),
+    ops.RNNOperation: _recurrent,
+    ops.LSTMOperation: _recurrent,
+    ops.GRUOperation: _recurrent,
 }
 
 
@@ -207,7 +192,7 @@ def to_onnx(net: NeuralNetwork, metadata: dict[str, str] | None = None) -> Any:
             "export_onnx: the network is not built yet; run a forward pass (or fit) first"
         )
     graph = _Graph(onnx)
-    ids = isinstance(net.layers[0].operations[0], EmbeddingLookup)
+    ids = isinstance(net.layers[0].operations[0], ops.EmbeddingLookup)
     first = net.layers[0].input_shape
     elem = onnx.TensorProto.INT64 if ids else onnx.TensorProto.FLOAT
     inputs = [onnx.helper.make_tensor_value_info("input", elem, ["batch", *first])]

@@ -14,32 +14,11 @@ from typing import Any
 
 import numpy as np
 
+from scratchdl import ops
 from scratchdl.autograd import functions as F
 from scratchdl.autograd.operation import TensorOperation
 from scratchdl.autograd.tensor import Tensor, getitem, matmul, reshape, transpose
 from scratchdl.core import Operation
-from scratchdl.ops import (
-    AvgPool2D,
-    BatchNormOp,
-    BiasAdd,
-    ChannelBias,
-    Conv2DOperation,
-    Dropout,
-    EmbeddingLookup,
-    Flatten,
-    GlobalAvgPool2D,
-    GRUOperation,
-    LeakyReLU,
-    Linear,
-    LSTMOperation,
-    MaxPool2D,
-    ReLU,
-    RNNOperation,
-    Sigmoid,
-    Softmax,
-    Tanh,
-    WeightMultiply,
-)
 from scratchdl.ops.conv import resolve_padding
 
 __all__ = ["tensor_forward"]
@@ -47,7 +26,7 @@ __all__ = ["tensor_forward"]
 Rule = Callable[[Any, Tensor, list[Tensor], bool], Tensor]
 
 
-def _dropout(op: Dropout, x: Tensor, params: list[Tensor], inference: bool) -> Tensor:
+def _dropout(op: ops.Dropout, x: Tensor, params: list[Tensor], inference: bool) -> Tensor:
     if op.mask is not None:
         return x * op.mask
     if op._scale is not None:
@@ -74,15 +53,17 @@ def _windows(
     ]  # fmt: skip
 
 
-def _pool(op: MaxPool2D | AvgPool2D, x: Tensor, params: list[Tensor], inference: bool) -> Tensor:
+def _pool(
+    op: ops.MaxPool2D | ops.AvgPool2D, x: Tensor, params: list[Tensor], inference: bool
+) -> Tensor:
     pad = resolve_padding(op.padding, op.kernel_size, op.stride, x.shape[2:])
-    fill = -np.inf if isinstance(op, MaxPool2D) else 0.0
+    fill = -np.inf if isinstance(op, ops.MaxPool2D) else 0.0
     rows = _windows(x, op.kernel_size, op.stride, pad, fill)
     stacked = F.stack([w for row in rows for w in row], axis=-1)
-    return stacked.max(axis=-1) if isinstance(op, MaxPool2D) else stacked.mean(axis=-1)
+    return stacked.max(axis=-1) if isinstance(op, ops.MaxPool2D) else stacked.mean(axis=-1)
 
 
-def _conv(op: Conv2DOperation, x: Tensor, params: list[Tensor], inference: bool) -> Tensor:
+def _conv(op: ops.Conv2DOperation, x: Tensor, params: list[Tensor], inference: bool) -> Tensor:
     (filters,) = params
     f, c, kh, kw = filters.shape
     pad = resolve_padding(op.padding, (kh, kw), op.stride, x.shape[2:])
@@ -96,7 +77,7 @@ def _conv(op: Conv2DOperation, x: Tensor, params: list[Tensor], inference: bool)
     return transpose(reshape(out, (n, ho, wo, f)), (0, 3, 1, 2))
 
 
-def _batch_norm(op: BatchNormOp, x: Tensor, params: list[Tensor], inference: bool) -> Tensor:
+def _batch_norm(op: ops.BatchNormOp, x: Tensor, params: list[Tensor], inference: bool) -> Tensor:
     gamma, beta = params
     shape = (1, -1) if x.ndim == 2 else (1, -1, 1, 1)
     axes = (0,) if x.ndim == 2 else (0, 2, 3)
@@ -113,7 +94,7 @@ def _batch_norm(op: BatchNormOp, x: Tensor, params: list[Tensor], inference: boo
 
 def _initial(op: Any) -> list[np.ndarray]:
     """The state the operation's last forward started from."""
-    if isinstance(op, LSTMOperation):
+    if isinstance(op, ops.LSTMOperation):
         return [op._h0, op._cs[:, 0]]
     return [op._h0]
 
@@ -125,10 +106,10 @@ def _recurrent(op: Any, x: Tensor, params: list[Tensor], inference: bool) -> Ten
     hs = []
     for t in range(x.shape[1]):
         x_t = getitem(x, (slice(None), t))
-        if isinstance(op, RNNOperation):
+        if isinstance(op, ops.RNNOperation):
             h = F.tanh(matmul(x_t, w_x) + b + matmul(state[0], w_h))
             state = [h]
-        elif isinstance(op, LSTMOperation):
+        elif isinstance(op, ops.LSTMOperation):
             h, c = state
             a = matmul(x_t, w_x) + b + matmul(h, w_h)
             i, f = F.sigmoid(a[:, :H]), F.sigmoid(a[:, H : 2 * H])
@@ -148,26 +129,26 @@ def _recurrent(op: Any, x: Tensor, params: list[Tensor], inference: bool) -> Ten
 
 
 RULES: dict[type, Rule] = {
-    Linear: lambda op, x, p, inf: x,
-    Sigmoid: lambda op, x, p, inf: F.sigmoid(x),
-    Tanh: lambda op, x, p, inf: F.tanh(x),
-    ReLU: lambda op, x, p, inf: F.relu(x),
-    LeakyReLU: lambda op, x, p, inf: F.leaky_relu(x, op.alpha),
-    Softmax: lambda op, x, p, inf: F.softmax(x, axis=-1),
-    WeightMultiply: lambda op, x, p, inf: matmul(x, p[0]),
-    BiasAdd: lambda op, x, p, inf: x + p[0],
-    ChannelBias: lambda op, x, p, inf: x + p[0],
-    Dropout: _dropout,
-    Flatten: lambda op, x, p, inf: reshape(x, (x.shape[0], -1)),
-    GlobalAvgPool2D: lambda op, x, p, inf: x.mean(axis=(2, 3)),
-    MaxPool2D: _pool,
-    AvgPool2D: _pool,
-    Conv2DOperation: _conv,
-    BatchNormOp: _batch_norm,
-    EmbeddingLookup: lambda op, x, p, inf: getitem(p[0], x.data.astype(np.int64)),
-    RNNOperation: _recurrent,
-    LSTMOperation: _recurrent,
-    GRUOperation: _recurrent,
+    ops.Linear: lambda op, x, p, inf: x,
+    ops.Sigmoid: lambda op, x, p, inf: F.sigmoid(x),
+    ops.Tanh: lambda op, x, p, inf: F.tanh(x),
+    ops.ReLU: lambda op, x, p, inf: F.relu(x),
+    ops.LeakyReLU: lambda op, x, p, inf: F.leaky_relu(x, op.alpha),
+    ops.Softmax: lambda op, x, p, inf: F.softmax(x, axis=-1),
+    ops.WeightMultiply: lambda op, x, p, inf: matmul(x, p[0]),
+    ops.BiasAdd: lambda op, x, p, inf: x + p[0],
+    ops.ChannelBias: lambda op, x, p, inf: x + p[0],
+    ops.Dropout: _dropout,
+    ops.Flatten: lambda op, x, p, inf: reshape(x, (x.shape[0], -1)),
+    ops.GlobalAvgPool2D: lambda op, x, p, inf: x.mean(axis=(2, 3)),
+    ops.MaxPool2D: _pool,
+    ops.AvgPool2D: _pool,
+    ops.Conv2DOperation: _conv,
+    ops.BatchNormOp: _batch_norm,
+    ops.EmbeddingLookup: lambda op, x, p, inf: getitem(p[0], x.data.astype(np.int64)),
+    ops.RNNOperation: _recurrent,
+    ops.LSTMOperation: _recurrent,
+    ops.GRUOperation: _recurrent,
 }
 
 
