@@ -7,6 +7,7 @@ import pytest
 from scratchdl import (
     SGD,
     Adam,
+    Callback,
     Dense,
     Linear,
     MeanSquaredError,
@@ -41,7 +42,10 @@ def assert_same(a, b):
 def test_resume_at_epoch_end_is_bit_identical(tmp_path, dtype, optimizer):
     straight = run(tmp_path, "straight", dtype, 2, "--optimizer", optimizer)
     ckpt = tmp_path / "ckpt.safetensors"
-    run(tmp_path, "first", dtype, 1, "--optimizer", optimizer, "--checkpoint", ckpt)
+    # a run planned over 2 epochs, killed in the second (checkpoint after the first epoch's 8
+    # batches), resumed for the rest
+    run(tmp_path, "first", dtype, 2, "--optimizer", optimizer, "--checkpoint", ckpt,
+        "--every", 8, "--stop-after-batches", 9, expect=3)  # fmt: skip
     resumed = run(tmp_path, "resumed", dtype, 2, "--optimizer", optimizer, "--resume", ckpt)
     assert_same(straight, resumed)
 
@@ -132,3 +136,38 @@ def test_model_file_is_not_a_checkpoint(tmp_path, rng):
         net_and_trainer()[1].fit(
             X, y, epochs=2, verbose=0, resume_from=str(tmp_path / "m.safetensors")
         )
+
+
+def test_resume_refuses_to_replan_a_decaying_schedule_and_extend_does_it_on_purpose(tmp_path, rng):
+    X, y = data(rng)
+    path = str(tmp_path / "c.safetensors")
+
+    def trainer():
+        net = NeuralNetwork([Dense(6, Tanh()), Dense(1, Linear())], MeanSquaredError(), seed=1)
+        return Trainer(net, SGD(0.1, final_lr=0.01, decay_type="linear"))
+
+    trainer().fit(X, y, epochs=2, batch_size=8, verbose=0, callbacks=[ModelCheckpoint(path)])
+    with pytest.raises(
+        ModelFormatError, match=r"planned over epochs=2; resuming with epochs=4 would re-plan"
+    ):
+        trainer().fit(X, y, epochs=4, batch_size=8, verbose=0, resume_from=path)
+    with pytest.raises(
+        ModelFormatError, match=r"has done 2 epochs, and this fit asks for epochs=1"
+    ):
+        trainer().fit(X, y, epochs=1, batch_size=8, verbose=0, resume_from=path)
+    lrs = []
+
+    class Record(Callback):
+        def on_epoch_begin(self, epoch, logs):
+            lrs.append((epoch, round(self.trainer.optim.lr, 6)))
+
+    extended = trainer()
+    history = extended.fit(X, y, epochs=3, batch_size=8, verbose=0, resume_from=path, extend=True,
+                           callbacks=[Record()])  # fmt: skip
+    assert history.epoch == [0, 1, 2, 3, 4] and lrs == [(2, 0.1), (3, 0.055), (4, 0.01)]
+    again = trainer()
+    again.fit(X, y, epochs=3, batch_size=8, verbose=0, resume_from=path, extend=True)
+    for a, b in zip(extended.net.params(), again.net.params(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="extend=True continues a checkpoint"):
+        trainer().fit(X, y, epochs=3, verbose=0, extend=True)

@@ -357,8 +357,8 @@ def test_forged_architectures_are_refused_before_allocating(tmp_path, layers, in
     assert peak < 50 * 1024 * 1024
 
 
-def test_terminate_on_nan_is_first_and_history_first_of_all(rng):
+def test_terminate_on_nan_is_first_and_history_first_of_all(rng, tmp_path):
     trainer = Trainer(small_net(), SGD(0.01))
-    trainer.fit(*data(rng), epochs=1, verbose=0, callbacks=[ModelCheckpoint("unused-{epoch}", save_best_only=True)])  # fmt: skip
+    trainer.fit(*data(rng), epochs=1, verbose=0, callbacks=[ModelCheckpoint(str(tmp_path / "c-{epoch}"), monitor="loss", save_best_only=True)])  # fmt: skip
     kinds = [type(c) for c in trainer.callbacks]
     assert kinds[:2] == [scratchdl.History, TerminateOnNaN] and kinds[-1] is ModelCheckpoint

@@ -61,13 +61,19 @@ def _check_data_dir(data_dir: str | None) -> None:
 
 def _train(preset_name: str, epochs: int | None, batch_size: int | None, lr: float | None, seed: int,
            data_dir: str | None, out: Path, verbose: int, resume: str | None = None,
-           distributed: bool = False) -> None:  # fmt: skip
+           distributed: bool = False, extend: bool = False) -> None:  # fmt: skip
     if preset_name not in PRESETS:
         raise UsageError(f"unknown preset {preset_name!r}; choose one of: {', '.join(PRESETS)}")
     _positive("--epochs", epochs)
     _positive("--batch-size", batch_size)
-    if lr is not None and not lr > 0:
-        raise UsageError(f"--lr must be positive, received {lr}")
+    if lr is not None and not (lr > 0 and np.isfinite(lr)):
+        raise UsageError(f"--lr must be a positive, finite number, received {lr}")
+    if seed < 0:
+        raise UsageError(f"--seed must be >= 0, received {seed}")
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file; give a folder (it is created if missing)")
+    if extend and resume is None:
+        raise UsageError("--extend continues a run: give --resume CHECKPOINT too")
     _check_data_dir(data_dir)
     preset = PRESETS[preset_name]
     data: Prepared = prepare(preset.dataset, data_dir, images=preset.images)
@@ -79,14 +85,17 @@ def _train(preset_name: str, epochs: int | None, batch_size: int | None, lr: flo
     if resume is not None and not Path(resume).is_file():
         raise UsageError(f"--resume {resume}: no such checkpoint file")
     out.mkdir(parents=True, exist_ok=True)
-    checkpoint = ModelCheckpoint(str(out / f"{preset.name}-checkpoint.safetensors"))
+    checkpoint = ModelCheckpoint(
+        str(out / f"{preset.name}-checkpoint.safetensors"), metadata=preset.metadata(data)
+    )
     say(f"{preset.name}: {preset.description}")
     say(f"{preset.dataset}: {len(data.X_train):,} training and {len(data.X_test):,} test examples")
     start = time.perf_counter()
     history = trainer.fit(
         data.X_train, data.y_train, data.X_test, data.y_test, epochs=epochs,
         eval_every=min(preset.eval_every, epochs), batch_size=batch_size or preset.batch_size,
-        seed=seed, verbose=verbose, callbacks=[checkpoint], resume_from=resume, **preset.fit_options,
+        seed=seed, verbose=verbose, callbacks=[checkpoint], resume_from=resume, extend=extend,
+        **preset.fit_options,
     )  # fmt: skip
     seconds = time.perf_counter() - start
     scores = trainer.evaluate(data.X_test, data.y_test)
@@ -134,6 +143,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         args.verbose,
         args.resume,
         args.distributed,
+        args.extend,
     )
 
 
@@ -144,7 +154,15 @@ def _load(path: str) -> tuple[scratchdl.NeuralNetwork, dict[str, str]]:
     return net, metadata
 
 
-def _preprocessing(metadata: dict[str, str]) -> dict[str, Any]:
+def _preprocessing(
+    metadata: dict[str, str], path: str = "the model file", raw: bool = False
+) -> dict[str, Any]:
+    if "preprocessing" not in metadata and not raw:
+        raise UsageError(
+            f"{path} records no preprocessing (it was not written by `scratchdl train`), so "
+            "raw data cannot be prepared as it was in training; pass --raw to feed the data "
+            "unchanged"
+        )
     try:
         prep = json.loads(metadata.get("preprocessing", "{}"))
     except json.JSONDecodeError:
@@ -160,7 +178,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         raise UsageError(f"unknown dataset {args.data!r}; choose one of: {', '.join(DATASETS)}")
     _check_data_dir(args.data_dir)
     _, _, X_test, y_test, task = split_raw(args.data, args.data_dir)
-    prep = _preprocessing(metadata)
+    prep = _preprocessing(metadata, args.model, args.raw)
     expected = tuple(prep.get("example_shape", net.layers[0].input_shape))
     if X_test.shape[1:] != expected:
         trained_on = metadata.get("dataset", "the dataset it was trained on")
@@ -190,7 +208,7 @@ def cmd_predict(args: argparse.Namespace) -> None:
         raise UsageError(f"{path} cannot be read as .npy ({err})") from None
     if not isinstance(X, np.ndarray) or not np.issubdtype(X.dtype, np.number):
         raise UsageError(f"{path} does not hold a numeric array")
-    prep = _preprocessing(metadata)
+    prep = _preprocessing(metadata, args.model, args.raw)
     example = tuple(prep.get("example_shape", net.layers[0].input_shape))
     if X.shape == example:
         X = X[None]
@@ -309,6 +327,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--resume", help="continue from a checkpoint written by an earlier run (same options)"
     )
     train.add_argument(
+        "--extend",
+        action="store_true",
+        help="with --resume: train --epochs more epochs, with the schedule planned afresh",
+    )
+    train.add_argument(
         "--distributed",
         action="store_true",
         help="data-parallel over MPI: run as `mpiexec -n N scratchdl train ... --distributed`",
@@ -321,6 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("model")
     evaluate.add_argument("--data", required=True, help=", ".join(DATASETS))
     evaluate.add_argument("--data-dir")
+    evaluate.add_argument("--raw", action="store_true", help="feed the data without preprocessing")
     evaluate.set_defaults(func=cmd_evaluate)
 
     predict = sub.add_parser(
@@ -330,6 +354,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("input", help="a .npy array of raw examples (one example or a batch)")
     predict.add_argument("--out", help="save the predictions to this .npy file")
     predict.add_argument("--show", type=int, default=10, help="how many predictions to print")
+    predict.add_argument("--raw", action="store_true", help="feed the input without preprocessing")
     predict.set_defaults(func=cmd_predict)
 
     export = sub.add_parser("export", parents=[common], help="write a model file as ONNX")
@@ -367,6 +392,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"scratchdl {args.command}: interrupted", file=sys.stderr)
         return 130
+    except (ValueError, TypeError, OSError) as err:  # the library refused an input
+        if args.debug:
+            raise
+        message = str(err).replace("\n", " ")
+        print(f"scratchdl {args.command}: error: {message}", file=sys.stderr)
+        return 2
+    except Exception as err:
+        if args.debug:
+            raise
+        print(
+            f"scratchdl {args.command}: internal error: {type(err).__name__}: {err} "
+            "(run again with --debug for the traceback, and please report it)",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

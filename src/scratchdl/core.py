@@ -17,7 +17,15 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Operation", "ParamOperation", "ShapeError", "check_flag", "default_name", "shape_error"]
+__all__ = [
+    "Operation",
+    "ParamOperation",
+    "ShapeError",
+    "check_array",
+    "check_flag",
+    "default_name",
+    "shape_error",
+]
 
 
 class ShapeError(ValueError):
@@ -42,6 +50,34 @@ def check_flag(owner: str, name: str, value: Any) -> bool:
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{owner}: {name} must be True or False. Received: {name}={value!r}")
     return bool(value)
+
+
+def check_array(where: str, value: Any) -> np.ndarray:
+    """`value` as an array of real numbers with no NaN or inf, or an error naming `where`,
+    what is wrong and where the first bad value is. For data at the public boundary (once
+    per call, never per batch)."""
+    array = np.asarray(value)
+    kind = array.dtype.kind
+    if kind == "c":
+        raise TypeError(
+            f"{where} is complex ({array.dtype}); scratchdl trains on real numbers and will not "
+            "drop the imaginary part silently. Pass X.real or np.abs(X) if that is what you mean"
+        )
+    if kind not in "biuf":
+        raise TypeError(
+            f"{where} must hold numbers, received dtype {array.dtype} "
+            f"(first value {array.flat[0]!r})"
+            if array.size
+            else f"{where} must hold numbers"
+        )
+    if kind == "f" and array.size and not np.isfinite(array).all():
+        bad = np.argwhere(~np.isfinite(array))[0]
+        value = array[tuple(bad)]
+        raise ValueError(
+            f"{where} contains {value} at index {tuple(int(i) for i in bad)}; remove or impute "
+            "missing and infinite values before training (scratchdl does not skip them)"
+        )
+    return array
 
 
 def default_name(cls: type) -> str:

@@ -43,6 +43,10 @@ class Loss(RecordsArguments):
             raise shape_error(self.name, "input_grad", self.prediction.shape, self.input_grad.shape)
         return self.input_grad
 
+    def check_target(self, target: np.ndarray, where: str) -> None:
+        """Raise if `target` (a whole data set's, at the public boundary) holds values this
+        loss cannot mean; a subclass adds its own rules. Shapes are checked per batch."""
+
     def _prepare_target(self, prediction: np.ndarray, target: np.ndarray) -> np.ndarray:
         """Check and convert the target; the default requires the prediction's shape."""
         if target.shape != prediction.shape:
@@ -125,6 +129,31 @@ class SoftmaxCrossEntropy(Loss):
                 f"SoftmaxCrossEntropy: eps must be a number in (0, 0.5). Received: eps={eps!r}"
             )
         self.eps = float(eps)
+
+    def check_target(self, target: np.ndarray, where: str) -> None:
+        """Class labels must be whole numbers >= 0; probability rows (floats with fractions)
+        must be >= 0 and sum to 1."""
+        if not target.size:
+            return
+        whole = np.issubdtype(target.dtype, np.integer) or bool(np.all(np.mod(target, 1) == 0))
+        if whole:  # class labels, or one-hot rows (their shape is checked per batch)
+            if target.min() < 0:
+                raise ValueError(
+                    f"{where}: class labels must be >= 0 for {self.name}; received {target.min()}"
+                )
+            return
+        if target.min() < 0:
+            raise ValueError(
+                f"{where}: {self.name} targets are class labels or probability rows, which "
+                f"cannot be negative; received {target.min():g}"
+            )
+        sums = target.reshape(-1, target.shape[-1]).sum(axis=-1)
+        if not np.allclose(sums, 1.0, atol=1e-3):
+            row = int(np.argmax(np.abs(sums - 1.0)))
+            raise ValueError(
+                f"{where}: {self.name} probability rows (one-hot or soft labels) must sum to 1; "
+                f"row {row} sums to {sums[row]:g}. For class labels pass integers"
+            )
 
     def _prepare_target(self, prediction: np.ndarray, target: np.ndarray) -> np.ndarray:
         if prediction.ndim < 2:

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from scratchdl.core import Operation, ShapeError
+from scratchdl.core import Operation, ShapeError, check_array
 from scratchdl.io import modelfile
 from scratchdl.io.safetensors import ModelFormatError, read
 from scratchdl.layers.base import Layer, OperationLayer, check_names, check_state
@@ -74,6 +74,16 @@ class NeuralNetwork:
             raise TypeError(
                 f"NeuralNetwork: seed must be an integer or None. Received: seed={seed!r}"
             )
+        if seed is not None and seed < 0:
+            raise ValueError(f"NeuralNetwork: seed must be >= 0. Received: seed={seed}")
+        for i, layer in enumerate(wrapped, start=1):
+            kinds = {p.dtype for p in getattr(layer, "params", [])}
+            if kinds and kinds != {np.dtype(dtype)}:
+                raise TypeError(
+                    f"NeuralNetwork: layer {i} ({layer!r}) was already built with "
+                    f"{sorted(str(k) for k in kinds)} parameters, this network is {np.dtype(dtype)}; "
+                    "a model file could not be loaded back. Use a new layer, or the same dtype"
+                )
 
         self.layers = wrapped
         self.loss = loss
@@ -127,8 +137,11 @@ class NeuralNetwork:
         return loss
 
     def predict(self, X: np.ndarray, batch_size: int | None = None) -> np.ndarray:
-        """The network's output for `X` in inference mode, in batches if asked."""
-        X = self._as_input(X)
+        """The network's output for `X` in inference mode, in batches if asked.
+
+        `X` must be real numbers without NaN or inf (`ValueError` / `TypeError` naming the
+        first bad value otherwise)."""
+        X = self._as_input(check_array("NeuralNetwork.predict: X", X))
         if batch_size is None or batch_size >= X.shape[0]:
             return self.forward(X, inference=True)
         parts = [
@@ -259,6 +272,15 @@ class NeuralNetwork:
 
     def _as_input(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x)
+        if x.dtype.kind not in "biuf":  # a dtype check only: cheap enough for every batch
+            raise TypeError(
+                f"NeuralNetwork: input must hold real numbers, received dtype {x.dtype}"
+                + (
+                    "; pass X.real if the imaginary part is meant to go"
+                    if x.dtype.kind == "c"
+                    else ""
+                )
+            )
         if x.ndim < 2:
             raise ShapeError(
                 f"NeuralNetwork: input must have a batch axis, e.g. shape (batch, features); "

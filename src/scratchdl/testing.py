@@ -35,7 +35,7 @@ from scratchdl.network import NeuralNetwork
 from scratchdl.ops.activations import Linear
 from scratchdl.optim.optimizers import SGD, Optimizer
 from scratchdl.saving import load
-from scratchdl.training.callbacks import ModelCheckpoint
+from scratchdl.training.callbacks import Callback, ModelCheckpoint
 from scratchdl.training.trainer import Trainer
 
 __all__ = [
@@ -128,7 +128,8 @@ def _check_resume(
     y: np.ndarray,
     tmp: Path,
 ) -> None:
-    """Two epochs straight equal one epoch, a checkpoint, and a resume in a fresh trainer."""
+    """Two epochs straight equal a run planned over two, stopped after the first with a
+    checkpoint, and resumed in a fresh trainer."""
 
     def fit(epochs: int, **kwargs: Any) -> NeuralNetwork:
         net = make_net()
@@ -139,11 +140,18 @@ def _check_resume(
 
     straight = fit(2)
     checkpoint = tmp / "checkpoint.safetensors"
-    fit(1, callbacks=[ModelCheckpoint(str(checkpoint))])
+    fit(2, callbacks=[ModelCheckpoint(str(checkpoint)), _StopAfterFirstEpoch()])  # interrupted
     resumed = fit(2, callbacks=[ModelCheckpoint(str(checkpoint))], resume_from=str(checkpoint))
     for (name, a), b in zip(straight.arrays().items(), resumed.arrays().values(), strict=True):
         if not np.array_equal(a, b):
             _fail(where, f"resuming from a checkpoint does not give the same {name}")
+
+
+class _StopAfterFirstEpoch(Callback):
+    """Ends a run planned over more epochs after its first (its checkpoint is written)."""
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
+        self.trainer.stop_training = True
 
 
 def check_loss_contract(

@@ -81,15 +81,58 @@ def to_json(tree: Any) -> str:
 
 def atomic_write(path: str | os.PathLike, data: bytes) -> None:
     """Write `data` to a temporary file beside `path`, flush and fsync it, then rename it
-    over `path`. A failure leaves any previous file untouched and no temporary file."""
+    over `path`. A failure leaves any previous file untouched and no temporary file.
+
+    A read-only `path` is refused (`PermissionError`), not replaced; an existing file keeps
+    its permission bits; a symbolic link is followed, so the file it points to is written;
+    temporary files left by a writer that was killed are removed; errors name `path`."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    if path.is_symlink():
+        path = path.resolve()
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise FileNotFoundError(f"cannot write {path}: the folder {folder} does not exist")
+    mode = None
+    if path.exists():
+        if path.is_dir():
+            raise IsADirectoryError(f"cannot write {path}: it is a folder")
+        if not os.access(path, os.W_OK):
+            raise PermissionError(f"{path} is read-only; it was not replaced")
+        mode = path.stat().st_mode & 0o7777
+    _remove_stale_temporaries(folder, path.name)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    except OSError as err:
+        raise OSError(err.errno, f"cannot write {path}: {err.strerror}") from None
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, mode if mode is not None else 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
+#: A temporary file older than this (seconds) is a killed writer's, not a running one's.
+STALE_AFTER = 3600.0
+
+
+def _remove_stale_temporaries(folder: Path, name: str) -> None:
+    import time
+
+    now = time.time()
+    for leftover in folder.glob(f".{name}.*.tmp"):
+        try:
+            if now - leftover.stat().st_mtime > STALE_AFTER:
+                leftover.unlink()
+        except OSError:
+            pass  # another process removed or holds it; not ours to fight over

@@ -111,6 +111,13 @@ class Conv2D(Layer):
             raise ShapeError(
                 f"{self.name}: input must have shape (batch, channels, height, width), received {input_.shape}"
             )
+        _, c, h, w = input_.shape
+        if self.index == 1 and w in (1, 3, 4) and c > 4 and c == h:
+            raise ShapeError(
+                f"{self.name}: input {input_.shape} looks channels-last (batch, height, width, "
+                f"channels); Conv2D takes (batch, channels, height, width): pass "
+                "X.transpose(0, 3, 1, 2)"
+            )
         self.compute_output_shape(input_.shape[1:])  # kernel-size check, with the layer's name
         dtype = self._float_dtype(input_)
         f, c, (kh, kw) = self.out_channels, input_.shape[1], self.kernel_size

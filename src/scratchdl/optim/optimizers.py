@@ -27,10 +27,11 @@ def _check(
     cls: str, name: str, value: float, low: float, high: float = math.inf, *, low_open: bool = False
 ) -> float:
     """Validate a hyper-parameter: low <= value < high (or low < value with low_open)."""
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"{cls}: {name} must be a number. Received: {name}={value!r}") from None
+    if isinstance(value, (bool, np.bool_)) or not isinstance(
+        value, (int, float, np.integer, np.floating)
+    ):
+        raise TypeError(f"{cls}: {name} must be a number. Received: {name}={value!r}")
+    value = float(value)
     ok = (value > low if low_open else value >= low) and value < high and math.isfinite(value)
     if not ok:
         bound = f"> {low}" if low_open else f">= {low}"

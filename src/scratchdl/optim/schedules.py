@@ -21,7 +21,14 @@ __all__ = [
 
 
 class Schedule:
-    """Base class: subclasses implement `__call__(base_lr, epoch, epochs)`."""
+    """Base class: subclasses implement `__call__(base_lr, epoch, epochs)`.
+
+    `depends_on_epochs` says whether the rate at an epoch depends on how many epochs the
+    run has (a decay planned to end at the last epoch does; a constant rate does not): a
+    resumed run that changes `epochs` would re-plan such a schedule mid-run, so it is
+    refused unless the run is extended on purpose."""
+
+    depends_on_epochs = True
 
     def __call__(self, base_lr: float, epoch: int, epochs: int) -> float:
         raise NotImplementedError
@@ -33,6 +40,8 @@ class Schedule:
 
 class Constant(Schedule):
     """The base learning rate at every epoch."""
+
+    depends_on_epochs = False
 
     def __call__(self, base_lr: float, epoch: int, epochs: int) -> float:
         return float(base_lr)
@@ -76,6 +85,8 @@ class ExponentialDecay(Schedule):
 class StepDecay(Schedule):
     """Multiply the learning rate by `gamma` every `step_size` epochs."""
 
+    depends_on_epochs = False
+
     def __init__(self, step_size: int, gamma: float = 0.1) -> None:
         if int(step_size) != step_size or step_size < 1:
             raise ValueError(
@@ -114,6 +125,7 @@ class Warmup(Schedule):
             )
         self.warmup_epochs = int(warmup_epochs)
         self.after = after if after is not None else Constant()
+        self.depends_on_epochs = self.after.depends_on_epochs
 
     def __call__(self, base_lr: float, epoch: int, epochs: int) -> float:
         if epoch < self.warmup_epochs:

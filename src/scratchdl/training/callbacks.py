@@ -180,6 +180,25 @@ class History(Callback):
         return f"History(epochs={len(self.epoch)}, {keys})"
 
 
+def _check_monitor(owner: str, monitor: str, trainer: Any, logs: Logs | None) -> None:
+    """Raise when `monitor` can never be logged: it names validation scores but `fit` has no
+    validation data (at the start), or it is missing from the logs of an evaluation."""
+    if logs is None:
+        if monitor.startswith("val_") and getattr(trainer, "validation", True) is None:
+            raise ValueError(
+                f"{owner}: monitor={monitor!r} needs validation data; pass X_test and y_test "
+                "to fit, or monitor 'loss'"
+            )
+        return
+    evaluated = any(key.startswith("val_") for key in logs)
+    if (evaluated or not monitor.startswith("val_")) and monitor not in logs:
+        raise ValueError(
+            f"{owner}: monitor={monitor!r} is not among the logged values "
+            f"{sorted(k for k in logs if k != 'size')}; check its spelling (the metrics are "
+            "named val_<metric>, e.g. val_accuracy)"
+        )
+
+
 def _mode_for(monitor: str, mode: str) -> str:
     if mode not in ("auto", "min", "max"):
         raise ValueError(f"mode must be 'auto', 'min' or 'max'. Received: mode={mode!r}")
@@ -249,8 +268,10 @@ class EarlyStopping(Callback):
 
     def on_train_begin(self, logs: Logs) -> None:
         self._reset()
+        _check_monitor("EarlyStopping", self.monitor, self.trainer, None)
 
     def on_epoch_end(self, epoch: int, logs: Logs) -> None:
+        _check_monitor("EarlyStopping", self.monitor, self.trainer, logs)
         if self.monitor not in logs:
             return
         value = float(logs[self.monitor])
@@ -430,6 +451,8 @@ class ModelCheckpoint(Callback):
         save_best_only: write only when `monitor` improves (evaluation epochs only).
         every_n_batches: also write every n batches inside an epoch (a run killed mid-epoch
             resumes from the last one).
+        metadata: strings stored with the checkpoint, as `NeuralNetwork.save` stores them
+            (the CLI stores the preprocessing, so a checkpoint evaluates like a model file).
 
     The trainer runs checkpoint callbacks after all others at the end of an epoch, so the
     saved state includes every callback's update for that epoch.
@@ -442,6 +465,7 @@ class ModelCheckpoint(Callback):
         save_best_only: bool = False,
         mode: str = "auto",
         every_n_batches: int | None = None,
+        metadata: dict[str, str] | None = None,
     ) -> None:
         if every_n_batches is not None and (
             int(every_n_batches) != every_n_batches or every_n_batches < 1
@@ -450,10 +474,18 @@ class ModelCheckpoint(Callback):
                 f"ModelCheckpoint: every_n_batches must be a positive integer. Received: {every_n_batches}"
             )
         self.path = str(path)
+        try:
+            self.path.format(epoch=1)
+        except (KeyError, IndexError, ValueError) as err:
+            raise ValueError(
+                f"ModelCheckpoint: path {self.path!r} is not a valid template: the only field "
+                f"is {{epoch}} (error: {err!r})"
+            ) from None
         self.monitor = monitor
         self.save_best_only = check_flag("ModelCheckpoint", "save_best_only", save_best_only)
         self.mode = _mode_for(monitor, mode)
         self.every_n_batches = every_n_batches
+        self.metadata = dict(metadata or {})
         self.best: float | None = None
         self.saved: list[str] = []
 
@@ -464,15 +496,20 @@ class ModelCheckpoint(Callback):
 
     def _write(self, epoch: int) -> None:
         path = self.path.format(epoch=epoch + 1)
-        self.trainer.save_checkpoint(path)
+        self.trainer.save_checkpoint(path, self.metadata)
         self.saved.append(path)
 
     def on_batch_end(self, batch: int, logs: Logs) -> None:
         if self.every_n_batches and (batch + 1) % self.every_n_batches == 0:
             self._write(self.trainer.epoch)
 
+    def on_train_begin(self, logs: Logs) -> None:
+        if self.save_best_only:
+            _check_monitor("ModelCheckpoint", self.monitor, self.trainer, None)
+
     def on_epoch_end(self, epoch: int, logs: Logs) -> None:
         if self.save_best_only:
+            _check_monitor("ModelCheckpoint", self.monitor, self.trainer, logs)
             if self.monitor not in logs or not math.isfinite(float(logs[self.monitor])):
                 return
             if not self._better(float(logs[self.monitor])):

@@ -28,14 +28,23 @@ __all__ = ["CHECKPOINT_VERSION", "read_checkpoint", "write_checkpoint"]
 CHECKPOINT_VERSION = 2
 
 
-def write_checkpoint(path: str | os.PathLike, net: NeuralNetwork, state: dict[str, Any]) -> None:
-    """Write a trainer's `state` (with ``state["network"]`` the network's) to `path`."""
+def write_checkpoint(
+    path: str | os.PathLike,
+    net: NeuralNetwork,
+    state: dict[str, Any],
+    metadata: dict[str, str] | None = None,
+) -> None:
+    """Write a trainer's `state` (with ``state["network"]`` the network's) to `path`;
+    `metadata` as for `NeuralNetwork.save` (``user.<key>``: a checkpoint can then carry the
+    preprocessing that a model file carries)."""
     _, net_tree = flatten(state["network"])  # the arrays are the model file's own tensors
     tensors, rest = flatten({k: v for k, v in state.items() if k != "network"})
     tree = {"network": net_tree, **rest}
     entry = to_json({"version": CHECKPOINT_VERSION, "state": tree})
+    user = {f"user.{k}": str(v) for k, v in (metadata or {}).items()}
     atomic_write(
-        path, model_bytes(net, extra_tensors=tensors, extra_metadata={"checkpoint": entry})
+        path,
+        model_bytes(net, extra_tensors=tensors, extra_metadata={"checkpoint": entry, **user}),
     )
 
 

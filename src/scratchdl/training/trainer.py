@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from scratchdl.core import ShapeError, check_flag
+from scratchdl.core import ShapeError, check_array, check_flag
 from scratchdl.distributed import DataParallel, raised_everywhere
 from scratchdl.io.safetensors import ModelFormatError
 from scratchdl.network import NeuralNetwork
@@ -75,6 +75,13 @@ class Trainer:
             )
         if isinstance(metrics, str):
             metrics = [metrics]
+        attached = getattr(optim, "net", None)
+        if attached is not None and attached is not net:
+            raise ValueError(
+                f"Trainer: this {type(optim).__name__} is already attached to another network "
+                "(by another Trainer), and would stop training it; give each network its own "
+                "optimizer"
+            )
         self.net = net
         self.optim = optim
         self.optim.net = net
@@ -101,6 +108,8 @@ class Trainer:
         self._next = (0, 0)
         self.loss_sum = 0.0
         self.seen = 0
+        self._extend = False
+        self._plan_start = 0  # the epoch the learning-rate plan starts at (extended runs)
         self._rng = np.random.default_rng(1)
         self._epoch_rng_state: dict[str, Any] = self._rng.bit_generator.state
 
@@ -127,6 +136,7 @@ class Trainer:
         verbose: int = 1,
         terminate_on_nan: bool = True,
         resume_from: str | None = None,
+        extend: bool = False,
     ) -> History:
         """Train for `epochs` epochs and return the `History`.
 
@@ -150,17 +160,27 @@ class Trainer:
         batch where it was saved, with the saved parameters, optimizer state, generators and
         history, and ends with the same parameters, bit for bit, as a run that was never
         interrupted (on the same machine, with the same BLAS thread count). `restart` is
-        ignored when resuming.
+        ignored when resuming. A checkpoint from a run planned over other `epochs` is
+        refused when the learning-rate schedule depends on them (it would be re-planned
+        mid-run), and so is one that has done more epochs than asked for.
+
+        ``extend=True`` (with `resume_from`, a checkpoint at the end of an epoch) trains
+        `epochs` more epochs from where that run stopped, with the schedule planned afresh
+        over them: the explicit way to give a finished run more epochs.
         """
         for name, flag in (("single_output", single_output), ("restart", restart),
                            ("early_stopping", early_stopping), ("conv_testing", conv_testing),
-                           ("terminate_on_nan", terminate_on_nan)):  # fmt: skip
+                           ("terminate_on_nan", terminate_on_nan), ("extend", extend)):  # fmt: skip
             check_flag("Trainer.fit", name, flag)
         if isinstance(verbose, bool) or not isinstance(verbose, (int, np.integer)) or verbose < 0:
             raise ValueError(
                 f"Trainer.fit: verbose must be 0, 1 or 2. Received: verbose={verbose!r}"
             )
         epochs = _positive_int("epochs", epochs)
+        if extend and resume_from is None:
+            raise ValueError("Trainer.fit: extend=True continues a checkpoint; give resume_from")
+        self._extend = extend
+        self._plan_start = 0
         eval_every = _positive_int("eval_every", eval_every)
         batch_size = _positive_int("batch_size", batch_size)
         X_train, y_train = self._check_data("X_train", "y_train", X_train, y_train)
@@ -206,11 +226,11 @@ class Trainer:
                 if self.dist is not None:
                     self.dist.start(self, X_train)
                 start_epoch, start_batch = self._next
-                for epoch in range(start_epoch, epochs):
+                for epoch in range(start_epoch, self.epochs):
                     self._run_epoch(epoch, start_batch if epoch == start_epoch else 0,
                                     X_train, y_train)  # fmt: skip
                     epoch_logs: dict[str, Any] = {"loss": self.epoch_loss}
-                    if has_val and ((epoch + 1) % eval_every == 0 or epoch + 1 == epochs):
+                    if has_val and ((epoch + 1) % eval_every == 0 or epoch + 1 == self.epochs):
                         scores = self.evaluate(X_test, y_test)
                         epoch_logs.update({f"val_{k}": v for k, v in scores.items()})
                     self._at(epoch + 1, 0, self._rng.bit_generator.state)
@@ -255,7 +275,7 @@ class Trainer:
         if first_batch == 0:
             self._at(epoch, 0, epoch_state)
             self.loss_sum, self.seen = 0.0, 0
-        self.optim.set_epoch(epoch, self.epochs)
+        self.optim.set_epoch(epoch - self._plan_start, self.epochs - self._plan_start)
         self.callbacks.on_epoch_begin(epoch, {})
         order = self._rng.permutation(self.n_train)
         size = self.batch_size
@@ -305,6 +325,7 @@ class Trainer:
                 "loss_sum": self.loss_sum,
                 "seen": self.seen,
                 "epochs": self.epochs,
+                "plan_start": self._plan_start,
                 "batch_size": self.batch_size,
                 "seed": self.seed,
                 "n_train": self.n_train,
@@ -324,6 +345,30 @@ class Trainer:
                     f"Trainer: cannot resume: the checkpoint's run had {key}={loop.get(key)!r}, "
                     f"this one has {key}={mine!r}; resume with the same data and settings"
                 )
+        done, planned = int(loop["epoch"]), int(loop.get("epochs", self.epochs))
+        if self._extend:
+            if int(loop["batch"]):
+                raise ValueError(
+                    "Trainer: extend=True needs a checkpoint written at the end of an epoch; "
+                    f"this one stopped at batch {loop['batch']} of epoch {done + 1}: resume it "
+                    "first, then extend"
+                )
+            self._plan_start, self.epochs = done, done + self.epochs
+        else:
+            self._plan_start = int(loop.get("plan_start", 0))
+        if not self._extend and done > self.epochs:
+            raise ValueError(
+                f"Trainer: cannot resume: the checkpoint has done {done} epochs, and this "
+                f"fit asks for epochs={self.epochs} in all; to train more, resume with "
+                f"epochs={planned} or pass extend=True"
+            )
+        elif not self._extend and planned != self.epochs and self._schedule_depends_on_epochs():
+            raise ValueError(
+                f"Trainer: cannot resume: the learning rate ({self.optim.schedule!r}) was "
+                f"planned over epochs={planned}; resuming with epochs={self.epochs} would "
+                f"re-plan it mid-run. Resume with epochs={planned}, or pass extend=True to "
+                f"train {self.epochs} more epochs with a new schedule"
+            )
         self.net.load_state_dict(state["network"])
         self.optim.load_state_dict(state["optimizer"])
         self.callbacks.load_state_dict(state.get("callbacks", []))
@@ -332,6 +377,9 @@ class Trainer:
         self._epoch_rng_state = loop["rng"]
         self.loss_sum, self.seen = float(loop["loss_sum"]), int(loop["seen"])
 
+    def _schedule_depends_on_epochs(self) -> bool:
+        return bool(getattr(self.optim.schedule, "depends_on_epochs", True))
+
     def _resume(self, path: str) -> None:
         state = read_checkpoint(path, self.net)
         try:
@@ -339,13 +387,13 @@ class Trainer:
         except (KeyError, TypeError, ValueError) as err:
             raise ModelFormatError(f"{path}: {str(err).strip(chr(34) + chr(39))}") from None
 
-    def save_checkpoint(self, path: str) -> None:
+    def save_checkpoint(self, path: str, metadata: dict[str, str] | None = None) -> None:
         """Write `state_dict()` to `path` (atomically): resuming from it with
         ``fit(..., resume_from=path)`` continues from where training is now."""
         if self.history is None:
             raise RuntimeError("Trainer.save_checkpoint: call fit() first")
         if self.rank == 0:  # every rank holds the same state; one writes it
-            write_checkpoint(path, self.net, self.state_dict())
+            write_checkpoint(path, self.net, self.state_dict(), metadata)
 
     def evaluate(
         self, X: np.ndarray, y: np.ndarray, batch_size: int | None = 1000
@@ -365,8 +413,8 @@ class Trainer:
     def _check_data(
         self, x_name: str, y_name: str, X: Any, y: Any
     ) -> tuple[np.ndarray, np.ndarray]:
-        X = np.asarray(X)
-        y = np.asarray(y)
+        X = check_array(f"Trainer: {x_name}", X)
+        y = check_array(f"Trainer: {y_name}", y)
         if X.ndim < 2:
             raise ShapeError(
                 f"Trainer: {x_name} must have shape (examples, features, ...), received {X.shape}"
@@ -381,6 +429,7 @@ class Trainer:
         X = X.astype(self.net.dtype, copy=False)
         if np.issubdtype(y.dtype, np.floating):
             y = y.astype(self.net.dtype, copy=False)
+        self.net.loss.check_target(y, f"Trainer: {y_name}")
         return X, y
 
     def __repr__(self) -> str:
