@@ -26,7 +26,7 @@ from typing import Any, NoReturn
 import numpy as np
 
 import scratchdl
-from scratchdl.core import ShapeError
+from scratchdl.core import ShapeError, check_array
 from scratchdl.datasets import DataFileError, DownloadError
 from scratchdl.distributed import DistributedError
 from scratchdl.io import ModelFormatError
@@ -208,6 +208,10 @@ def cmd_predict(args: argparse.Namespace) -> None:
         raise UsageError(f"{path} cannot be read as .npy ({err})") from None
     if not isinstance(X, np.ndarray) or not np.issubdtype(X.dtype, np.number):
         raise UsageError(f"{path} does not hold a numeric array")
+    try:
+        check_array(str(path), X)
+    except (TypeError, ValueError) as err:
+        raise UsageError(str(err)) from None
     prep = _preprocessing(metadata, args.model, args.raw)
     example = tuple(prep.get("example_shape", net.layers[0].input_shape))
     if X.shape == example:

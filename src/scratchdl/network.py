@@ -40,7 +40,7 @@ class NeuralNetwork:
         seed: int | None = 1,
         dtype: type | np.dtype | str = np.float32,
     ) -> None:
-        if isinstance(layers, (Layer, Operation)) or not isinstance(layers, Sequence):
+        if isinstance(layers, (Layer, Operation, str)) or not isinstance(layers, Sequence):
             raise TypeError(
                 f"NeuralNetwork: layers must be a list of layers. Received: {type(layers).__name__}"
             )

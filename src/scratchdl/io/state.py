@@ -96,9 +96,9 @@ def atomic_write(path: str | os.PathLike, data: bytes) -> None:
     if path.exists():
         if path.is_dir():
             raise IsADirectoryError(f"cannot write {path}: it is a folder")
-        if not os.access(path, os.W_OK):
-            raise PermissionError(f"{path} is read-only; it was not replaced")
         mode = path.stat().st_mode & 0o7777
+        if not mode & 0o222 or not os.access(path, os.W_OK):  # read-only, even for root
+            raise PermissionError(f"{path} is read-only; it was not replaced")
     _remove_stale_temporaries(folder, path.name)
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)

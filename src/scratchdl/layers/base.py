@@ -35,6 +35,7 @@ class Layer(RecordsArguments):
         if neurons is not None and (
             isinstance(neurons, bool)
             or not isinstance(neurons, (int, float, np.integer, np.floating))
+            or not np.isfinite(neurons)
             or int(neurons) != neurons
             or neurons < 1
         ):
