@@ -105,6 +105,20 @@ CONSTRUCTORS: list[Row] = [
 ]  # fmt: skip
 
 
+def test_a_layer_with_star_args_is_refused_when_saved_not_when_loaded(tmp_path):
+    from scratchdl.io import register
+
+    class Stars(sd.Dense):
+        def __init__(self, *sizes):
+            super().__init__(sizes[0])
+
+    register(Stars)
+    model = sd.NeuralNetwork([Stars(3)], sd.MeanSquaredError())
+    model.forward(np.zeros((1, 2)))
+    with pytest.raises(ValueError, match=r"takes \*sizes, which a model file cannot record"):
+        model.save(tmp_path / "m.safetensors")
+
+
 def test_a_layer_in_a_list_twice_is_refused():
     layer = sd.Dense(3)
     with pytest.raises(ValueError, match="appears twice in the list"):

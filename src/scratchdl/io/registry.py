@@ -82,6 +82,12 @@ def to_spec(obj: Any, where: str = "model") -> Any:
             config = obj.get_config()
         except NotImplementedError as err:
             raise ValueError(f"{where}: {err}") from None
+        starred = [k for k in config if k.startswith("*")]
+        if starred:
+            raise ValueError(
+                f"{where}: {type(obj).__name__} takes *{starred[0][1:]}, which a model file "
+                "cannot record by name; give the class a get_config() returning keyword arguments"
+            )
         return {"type": name, "args": {k: to_spec(v, f"{where}.{k}") for k, v in config.items()}}
     if isinstance(obj, (bool, int, float, str)) or obj is None:
         return obj
