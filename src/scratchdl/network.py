@@ -256,11 +256,7 @@ class NeuralNetwork:
         """
         if input_shape is not None and not self.built:
             self.forward(np.zeros((1, *input_shape), dtype=self.dtype), inference=True)
-        rows = [("layer", "output shape", "params")]
-        for layer in self.layers:
-            shape = "?" if layer.output_shape is None else str((None, *layer.output_shape))
-            count = sum(p.size for p in layer.params)
-            rows.append((f"{layer.index} {layer!r}", shape, f"{count:,}"))
+        rows = [("layer", "output shape", "params"), *self._summary_rows()]
         widths = [max(len(row[i]) for row in rows) for i in range(3)]
         lines = [f"{a:<{widths[0]}}  {b:<{widths[1]}}  {c:>{widths[2]}}" for a, b, c in rows]
         rule = "-" * len(lines[0])
@@ -269,6 +265,31 @@ class NeuralNetwork:
             total += " (not built yet: call forward, or summary(input_shape=...))"
         extra = f"loss: {self.loss!r}, dtype: {self.dtype.name}, seed: {self.seed}"
         return "\n".join([lines[0], rule, *lines[1:], rule, total, extra])
+
+    def _summary_rows(self) -> list[tuple[str, str, str]]:
+        rows = []
+        for layer in self.layers:
+            shape = "?" if layer.output_shape is None else str((None, *layer.output_shape))
+            count = sum(p.size for p in layer.params)
+            rows.append((f"{layer.index} {layer!r}", shape, f"{count:,}"))
+        return rows
+
+    def _repr_html_(self) -> str:
+        """The summary as an HTML table, for Jupyter."""
+        from html import escape
+
+        body = "".join(
+            f"<tr><td style='text-align:left'>{escape(a)}</td><td>{escape(b)}</td>"
+            f"<td style='text-align:right'>{escape(c)}</td></tr>"
+            for a, b, c in self._summary_rows()
+        )
+        built = "" if self.built else " (not built yet)"
+        return (
+            "<table><thead><tr><th>layer</th><th>output shape</th><th>params</th></tr></thead>"
+            f"<tbody>{body}</tbody></table><p>total trainable parameters: "
+            f"{self.count_params():,}{built}; loss: {escape(repr(self.loss))}, dtype: "
+            f"{self.dtype.name}, seed: {self.seed}</p>"
+        )
 
     def _as_input(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x)

@@ -11,17 +11,20 @@ from scratchdl.training.callbacks import (
     TerminateOnNaN,
     TrainingDiverged,
 )
+from scratchdl.training.loggers import CSVLogger, TensorBoard
 from scratchdl.training.metrics import accuracy, mae, r2, rmse
 from scratchdl.training.trainer import Trainer
 
 __all__ = [
     "BookConvTesting",
+    "CSVLogger",
     "Callback",
     "CallbackList",
     "EarlyStopping",
     "History",
     "ModelCheckpoint",
     "ProgressBar",
+    "TensorBoard",
     "TerminateOnNaN",
     "Trainer",
     "TrainingDiverged",

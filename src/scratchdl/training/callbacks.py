@@ -175,6 +175,31 @@ class History(Callback):
             str(k): [float(v) for v in vs] for k, vs in state.get("history", {}).items()
         }
 
+    def _repr_html_(self) -> str:
+        """The logs as an HTML table (an epoch a row), for Jupyter."""
+        keys = list(self.history)
+        val = {e: i for i, e in enumerate(self.val_epoch)}
+        rows = []
+        for i, epoch in enumerate(self.epoch):
+            cells = []
+            for key in keys:
+                values = self.history[key]
+                index = val.get(epoch) if key.startswith("val_") else i
+                cells.append(
+                    "" if index is None or index >= len(values) else f"{values[index]:.4f}"
+                )
+            rows.append(
+                f"<tr><td>{epoch + 1}</td>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
+            )
+        head = "".join(f"<th>{k}</th>" for k in keys)
+        return f"<table><thead><tr><th>epoch</th>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+    def plot(self, path: str | None = None, title: str = "training") -> Any:
+        """The training curves as a matplotlib figure (`scratchdl.plot.history`)."""
+        from scratchdl import plot
+
+        return plot.history(self, path, title=title)
+
     def __repr__(self) -> str:
         keys = ", ".join(f"{k}: {len(v)}" for k, v in self.history.items())
         return f"History(epochs={len(self.epoch)}, {keys})"
