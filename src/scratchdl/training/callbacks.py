@@ -376,8 +376,9 @@ class TerminateOnNaN(Callback):
 
 
 class ProgressBar(Callback):
-    """A tqdm bar per epoch (loss and examples per second) on a terminal; otherwise, and
-    after every evaluation, a one-line summary. ``verbose=2`` prints a line every epoch.
+    """A tqdm bar per epoch (loss and examples per second) on a terminal or in Jupyter
+    (`tqdm.auto`: a notebook bar there); otherwise, and after every evaluation, a one-line
+    summary. ``verbose=2`` prints a line every epoch.
     ``bar=True`` forces the bar (when tqdm is installed), ``bar=False`` turns it off."""
 
     def __init__(self, verbose: int = 1, stream: Any = None, bar: bool | None = None) -> None:
@@ -390,7 +391,9 @@ class ProgressBar(Callback):
     def on_train_begin(self, logs: Logs) -> None:
         wanted = self.bar
         if wanted is None:
-            wanted = bool(self.verbose) and getattr(self.stream, "isatty", lambda: False)()
+            wanted = bool(self.verbose) and (
+                getattr(self.stream, "isatty", lambda: False)() or _in_notebook()
+            )
         self.use_bar = False
         if wanted:
             try:
@@ -464,6 +467,13 @@ class BookConvTesting(Callback):
             labels = y_test if y_test.ndim == prediction.ndim - 1 else y_test.argmax(axis=-1)
             accuracy = float(np.mean(prediction.argmax(axis=-1) == labels)) * 100
             print(f"Validation accuracy after {batch} batches is {accuracy:.2f}%", file=out)
+
+
+def _in_notebook() -> bool:
+    """Whether this runs in a Jupyter kernel (where tqdm.auto draws a notebook bar)."""
+    shell = sys.modules.get("IPython")
+    get = getattr(shell, "get_ipython", None)
+    return get is not None and type(get()).__name__ == "ZMQInteractiveShell"
 
 
 class ModelCheckpoint(Callback):
