@@ -325,6 +325,8 @@ def test_resume_with_other_batch_size_or_seed_is_refused(rng, tmp_path):
         Trainer(small_net(), SGD(0.01)).fit(X, y, epochs=2, batch_size=4, verbose=0, resume_from=str(path))  # fmt: skip
     with pytest.raises(ModelFormatError, match="seed=1, this one has seed=2"):
         Trainer(small_net(), SGD(0.01)).fit(X, y, epochs=2, batch_size=8, seed=2, verbose=0, resume_from=str(path))  # fmt: skip
+    with pytest.raises(ModelFormatError, match="trained on other data"):
+        Trainer(small_net(), SGD(0.01)).fit(X + 1, y, epochs=2, batch_size=8, verbose=0, resume_from=str(path))  # fmt: skip
     with pytest.raises(ModelFormatError, match="n_train=32, this one has n_train=16"):
         Trainer(small_net(), SGD(0.01)).fit(X[:16], y[:16], epochs=2, batch_size=8, verbose=0, resume_from=str(path))  # fmt: skip
 

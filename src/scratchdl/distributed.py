@@ -129,16 +129,21 @@ def _abort_on_uncaught_exceptions(comm: Communicator) -> None:
     sys.excepthook = hook
 
 
+def data_hash(*arrays: np.ndarray) -> str:
+    """A short hash of arrays' shapes, dtypes and bytes (the same data gives the same text)."""
+    digest = hashlib.blake2b(digest_size=12)
+    for array in arrays:
+        digest.update(str((array.shape, array.dtype.str)).encode())
+        digest.update(np.ascontiguousarray(array).data)
+    return digest.hexdigest()
+
+
 def fingerprint(trainer: Any, X: np.ndarray, y: np.ndarray, settings: dict[str, Any]) -> dict:
     """What must be the same on every rank: the data (a hash of its bytes), the settings,
     the seeds and the architecture."""
-    digest = hashlib.blake2b(digest_size=12)
-    for array in (X, y):
-        digest.update(str((array.shape, array.dtype.str)).encode())
-        digest.update(np.ascontiguousarray(array).data)
     net = trainer.net
     return {
-        "data": digest.hexdigest(),
+        "data": data_hash(X, y),
         "settings": settings,
         "network seed": net.seed,
         "architecture": json.dumps(describe(net)["layers"]) if net.built else "unbuilt",

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from scratchdl.core import ShapeError, check_array, check_flag
-from scratchdl.distributed import DataParallel, raised_everywhere
+from scratchdl.distributed import DataParallel, data_hash, raised_everywhere
 from scratchdl.io.safetensors import ModelFormatError
 from scratchdl.network import NeuralNetwork
 from scratchdl.optim.optimizers import Optimizer
@@ -110,6 +110,8 @@ class Trainer:
         self.seen = 0
         self._extend = False
         self._plan_start = 0  # the epoch the learning-rate plan starts at (extended runs)
+        self._data: tuple[np.ndarray, np.ndarray] | None = None
+        self._data_hash: str | None = None
         self._rng = np.random.default_rng(1)
         self._epoch_rng_state: dict[str, Any] = self._rng.bit_generator.state
 
@@ -210,6 +212,8 @@ class Trainer:
         self.stop_training = False
         self.epochs, self.batch_size, self.seed = epochs, batch_size, seed
         self.n_train = X_train.shape[0]
+        self._data = (X_train, y_train)  # hashed only when a checkpoint needs it
+        self._data_hash = None
         self._rng = np.random.default_rng(seed)
         self._at(0, 0, self._rng.bit_generator.state)
         self.callbacks.set_trainer(self)
@@ -329,6 +333,7 @@ class Trainer:
                 "batch_size": self.batch_size,
                 "seed": self.seed,
                 "n_train": self.n_train,
+                "data": self._hash_of_data(),
                 "rng": self._epoch_rng_state,
             },
             "callbacks": self.callbacks.state_dict(),
@@ -345,6 +350,11 @@ class Trainer:
                     f"Trainer: cannot resume: the checkpoint's run had {key}={loop.get(key)!r}, "
                     f"this one has {key}={mine!r}; resume with the same data and settings"
                 )
+        if loop.get("data") not in (None, self._hash_of_data()):
+            raise ValueError(
+                "Trainer: cannot resume: the checkpoint was trained on other data (same size, "
+                "other values or order); resume with the data the run started with"
+            )
         done, planned = int(loop["epoch"]), int(loop.get("epochs", self.epochs))
         if self._extend:
             if int(loop["batch"]):
@@ -376,6 +386,11 @@ class Trainer:
         self._next = (int(loop["epoch"]), int(loop["batch"]))
         self._epoch_rng_state = loop["rng"]
         self.loss_sum, self.seen = float(loop["loss_sum"]), int(loop["seen"])
+
+    def _hash_of_data(self) -> str | None:
+        if self._data_hash is None and self._data is not None:
+            self._data_hash = data_hash(*self._data)
+        return self._data_hash
 
     def _schedule_depends_on_epochs(self) -> bool:
         return bool(getattr(self.optim.schedule, "depends_on_epochs", True))
