@@ -43,15 +43,52 @@ class _Pool(Operation):
             )
         return windows(x, self.kernel_size, self.stride, self._pad, fill)
 
+    def _tiles(self) -> bool:
+        """Whether the windows tile the input: stride = kernel, square, and no padding (rows
+        and columns left over at the far edges are dropped, as the general path drops them)."""
+        x = self.input_
+        if x.ndim != 4:
+            self._windows(0.0)  # raises the shape error
+        kh, kw = self.kernel_size
+        self._pad = resolve_padding(self.padding, self.kernel_size, self.stride, x.shape[2:])
+        return (
+            kh == kw == self.stride and not any(self._pad) and x.shape[2] >= kh and x.shape[3] >= kw
+        )
+
+    def _offsets(self) -> list[tuple[int, int]]:
+        kh, kw = self.kernel_size
+        return [(i, j) for i in range(kh) for j in range(kw)]
+
+    def _target(self, x: np.ndarray, i: int, j: int) -> np.ndarray:
+        """The view of `x` holding offset (i, j) of every window (fast path)."""
+        kh, kw = self.kernel_size
+        ho, wo = x.shape[2] // kh, x.shape[3] // kw
+        return x[:, :, i : ho * kh : kh, j : wo * kw : kw]
+
+    def _slices(self, x: np.ndarray) -> list[np.ndarray]:
+        return [self._target(x, i, j) for i, j in self._offsets()]
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding!r})"
 
 
 class MaxPool2D(_Pool):
     """The largest value of each window. The gradient goes to one arg-max per window
-    (the first, in row-major order, when several values tie)."""
+    (the first, in row-major order, when several values tie).
+
+    Windows that do not overlap and need no padding (stride = kernel, the usual 2×2) take a
+    fast path: the maximum of kh·kw strided slices, and a backward pass that writes each
+    slice's share in place — no window copies, no one-hot scatter. Both paths give the same
+    values and gradients, ties included."""
 
     def _output(self, inference: bool) -> np.ndarray:
+        if self._tiles():
+            slices = self._slices(self.input_)
+            out = slices[0].copy()
+            for other in slices[1:]:
+                np.maximum(out, other, out=out)
+            self._argmax = None
+            return out
         view = self._windows(-np.inf)
         n, c, ho, wo, kh, kw = view.shape
         flat = view.reshape(n, c, ho, wo, kh * kw)
@@ -60,6 +97,15 @@ class MaxPool2D(_Pool):
 
     def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
         kh, kw = self.kernel_size
+        if self._argmax is None:  # the fast path: the first slice equal to the maximum wins
+            grad = np.zeros_like(self.input_, dtype=output_grad.dtype)
+            taken = np.zeros(output_grad.shape, dtype=bool)
+            for (i, j), value in zip(self._offsets(), self._slices(self.input_), strict=True):
+                winner = value == self.output
+                winner &= ~taken
+                taken |= winner
+                self._target(grad, i, j)[...] = output_grad * winner
+            return grad
         one_hot = self._argmax[..., None] == np.arange(kh * kw)
         grad_windows = (one_hot * output_grad[..., None]).reshape(*output_grad.shape, kh, kw)
         return scatter_windows(
@@ -74,11 +120,23 @@ class AvgPool2D(_Pool):
     """The mean of each window (padding counts as zeros in the mean)."""
 
     def _output(self, inference: bool) -> np.ndarray:
+        if self._tiles():  # non-overlapping windows without padding: strided slices
+            slices = self._slices(self.input_)
+            out = slices[0].astype(np.result_type(slices[0], np.float32), copy=True)
+            for other in slices[1:]:
+                out += other
+            out *= out.dtype.type(1.0 / len(slices))
+            return out
         return self._windows(0.0).mean(axis=(-2, -1))
 
     def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
         kh, kw = self.kernel_size
         share = output_grad * output_grad.dtype.type(1.0 / (kh * kw))
+        if self._tiles():
+            grad = np.zeros_like(self.input_, dtype=output_grad.dtype)
+            for i, j in self._offsets():
+                self._target(grad, i, j)[...] = share
+            return grad
         grad_windows = np.broadcast_to(share[..., None, None], (*output_grad.shape, kh, kw))
         return scatter_windows(grad_windows, self.input_.shape, self.stride, self._pad)
 
