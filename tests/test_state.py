@@ -130,6 +130,20 @@ class PlainSGD(Optimizer):
         param -= self.lr * grad
 
 
+class ShortNames(Optimizer):
+    """A rule whose arguments have names of its own."""
+
+    def _update_rule(self, p, g, s):
+        p -= self.lr * g
+
+
+class BookStyle(Optimizer):
+    """The book's lincoln writes its rules with keyword arguments."""
+
+    def _update_rule(self, **kwargs):
+        kwargs["param"] -= self.lr * kwargs["grad"]
+
+
 class Momentum(Optimizer):
     """A user optimizer with state: declared once, created by the base class."""
 

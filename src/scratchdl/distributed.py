@@ -14,7 +14,8 @@
 - validation predictions are split the same way and gathered, so evaluation, early stopping,
   NaN termination and checkpoint decisions are identical on every rank;
 - only rank 0 prints and writes files; dropout masks come from per-rank streams (rank 0
-  keeps the network's own, so one rank is exactly a plain run); batch-norm layers normalise
+  keeps the network's own; as the network is built before the first batch, one rank equals
+  a plain run exactly for models without dropout); batch-norm layers normalise
   by their rank's part and their running statistics are averaged over ranks after every
   step, so all ranks hold one model;
 - a rank that fails inside a step tells the others through the status flag, and every rank

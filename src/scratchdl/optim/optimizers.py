@@ -10,6 +10,7 @@ class does clipping, weight decay, schedules, parameter groups and state.
 from __future__ import annotations
 
 import fnmatch
+import inspect
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -72,6 +73,18 @@ class Optimizer(RecordsArguments):
     #: True for optimizers whose weight decay shrinks the parameter instead of adding
     #: to the gradient (AdamW).
     decoupled_weight_decay = False
+    _rule_by_keyword = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        rule = vars(cls).get("_update_rule")
+        if rule is not None:  # the book's `_update_rule(self, **kwargs)` takes keywords
+            parameters = inspect.signature(rule).parameters.values()
+            cls._rule_by_keyword = any(p.kind is p.VAR_KEYWORD for p in parameters) or {
+                "param",
+                "grad",
+                "state",
+            } <= {p.name for p in parameters}
 
     def __init__(
         self,
@@ -178,7 +191,11 @@ class Optimizer(RecordsArguments):
                         param -= (lr * weight_decay) * param
                     else:
                         grad = grad + weight_decay * param
-                self._update_rule(param=param, grad=grad, state=self._state_for(name, param))
+                state = self._state_for(name, param)
+                if self._rule_by_keyword:
+                    self._update_rule(param=param, grad=grad, state=state)
+                else:  # a rule with names of its own: (p, g, s)
+                    self._update_rule(param, grad, state)
         finally:
             self.lr = default_lr
 
