@@ -197,7 +197,13 @@ def test_a_user_optimizer_honours_schedules(rng):
 
 
 @pytest.mark.parametrize(
-    "make", [lambda: PlainSGD(0.05, weight_decay=0.01), lambda: Momentum(0.05)]
+    "make",
+    [
+        lambda: PlainSGD(0.05, weight_decay=0.01),
+        lambda: Momentum(0.05),
+        lambda: ShortNames(0.05),
+        lambda: BookStyle(0.05, clip_norm=1.0),
+    ],
 )
 def test_a_user_optimizer_passes_the_contract_and_checkpoints(make):
     testing.check_optimizer_contract(make)
