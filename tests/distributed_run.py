@@ -12,9 +12,12 @@ import numpy as np
 
 from scratchdl import (
     Adam,
+    BatchNorm,
     Callback,
     Conv2D,
+    CSVLogger,
     Dense,
+    Flatten,
     Linear,
     MeanSquaredError,
     NeuralNetwork,
@@ -26,6 +29,12 @@ from scratchdl import (
 
 
 def build(model):
+    if model == "bn":
+        net = NeuralNetwork(
+            [Conv2D(3, 3, activation=Tanh()), BatchNorm(), Flatten(), Dense(2, Linear())],
+            MeanSquaredError(), seed=5, dtype=np.float64,
+        )  # fmt: skip
+        return net, Adam(0.01)
     if model == "dense":
         net = NeuralNetwork(
             [Dense(8, Tanh()), Dense(3, Linear())], SoftmaxCrossEntropy(), seed=5, dtype=np.float64
@@ -43,7 +52,9 @@ def build(model):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("out")
-    parser.add_argument("model", choices=["dense", "conv"])
+    parser.add_argument("model", choices=["dense", "conv", "bn"])
+    parser.add_argument("--every-rank", action="store_true", help="each rank saves OUT.<rank>.npz")
+    parser.add_argument("--csv", help="a CSVLogger file (written by rank 0 only)")
     parser.add_argument("--plain", action="store_true", help="no distributed=True (the reference)")
     parser.add_argument("--fail-rank", type=int)
     parser.add_argument("--fail-callback-rank", type=int)
@@ -51,7 +62,10 @@ def main():
     parser.add_argument("--other-data-on-rank", type=int)
     args = parser.parse_args()
     rng = np.random.default_rng(0)
-    if args.model == "dense":
+    if args.model == "bn":
+        X = rng.standard_normal((66, 1, 5, 5))
+        y = np.stack([X[:, 0, 2, 2], X[:, 0].mean(axis=(1, 2))], axis=1)
+    elif args.model == "dense":
         X = rng.standard_normal((70, 4))
         y = (X[:, 0] > 0).astype(int) + (X[:, 1] > 0)
     else:
@@ -81,11 +95,15 @@ def main():
                 raise RuntimeError("injected callback failure")
 
         callbacks.append(Boom())
+    if args.csv:
+        callbacks.append(CSVLogger(args.csv))
     if args.other_data_on_rank is not None and trainer.rank == args.other_data_on_rank:
         X = X + 1.0
     history = trainer.fit(X[:50], y[:50], X[50:], y[50:], epochs=3, eval_every=1, batch_size=16,
                           seed=seed, verbose=0, early_stopping=False, callbacks=callbacks)  # fmt: skip
-    if trainer.rank == 0:
+    if args.every_rank:
+        np.savez(f"{args.out}.{trainer.rank}.npz", *net.arrays().values())
+    elif trainer.rank == 0:
         np.savez(args.out, *net.params(), loss=np.array(history.history["loss"]),
                  val=np.array(history.history["val_loss"]))  # fmt: skip
     print(f"rank {trainer.rank} of {trainer.world_size} done", file=sys.stderr)
