@@ -97,7 +97,9 @@ def test_ranks_with_batch_norm_hold_one_model_and_only_rank_0_logs(tmp_path):
     result, out, _ = run(tmp_path, "bn", "bn", 2, "--every-rank", "--csv", log)
     assert result.returncode == 0, result.stderr
     ranks = [np.load(f"{out}.{r}.npz") for r in (0, 1)]
-    assert len(ranks[0].files) == 8  # conv (2), batch norm (2 + running mean and variance), dense (2)
+    assert (
+        len(ranks[0].files) == 8
+    )  # conv (2), batch norm (2 + running mean and variance), dense (2)
     for key in ranks[0].files:  # per-rank batch statistics, averaged: the same model
         np.testing.assert_array_equal(ranks[0][key], ranks[1][key], err_msg=key)
     assert ranks[0]["arr_4"].std() > 0  # the running mean moved
