@@ -103,4 +103,9 @@ def test_ranks_with_batch_norm_hold_one_model_and_only_rank_0_logs(tmp_path):
     for key in ranks[0].files:  # per-rank batch statistics, averaged: the same model
         np.testing.assert_array_equal(ranks[0][key], ranks[1][key], err_msg=key)
     assert ranks[0]["arr_4"].std() > 0  # the running mean moved
+    # averaged, not summed: the running statistics stay near one process's
+    result, single, _ = run(tmp_path, "bn1", "bn", None, "--plain", "--every-rank")
+    assert result.returncode == 0, result.stderr
+    one = np.load(f"{single}.0.npz")
+    np.testing.assert_allclose(ranks[0]["arr_5"], one["arr_5"], rtol=0.25)  # running variance
     assert log.read_text().count("\n") == 4  # a header and three epochs, written once

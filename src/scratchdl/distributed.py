@@ -244,7 +244,7 @@ class DataParallel:
         if not state or self.size == 1:
             return
         buffer = np.concatenate([a.ravel().astype(np.float64) for a in state])
-        total = self.comm.allreduce_sum(buffer) if self.size > 1 else buffer / self.size
+        total = self.comm.allreduce_sum(buffer) / self.size
         offset = 0
         for a in state:
             a[...] = total[offset : offset + a.size].reshape(a.shape)
