@@ -6,7 +6,9 @@ on a batch of zero examples of the saved input shape (so setting up allocates on
 parameters, never an input or an activation), with a generator that refuses to draw more
 values for a layer than the file holds for it — a forged architecture cannot make loading
 allocate memory — and then copies the file's arrays in, checked by name, shape and dtype.
-Every problem with the file raises `ModelFormatError`.
+Every problem with the file raises `ModelFormatError`. (A registered class of your own
+that draws from NumPy's global generator, as the book's layers do, is outside that guard:
+register only classes you trust with files you do not.)
 """
 
 from __future__ import annotations
