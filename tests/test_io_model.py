@@ -404,3 +404,13 @@ def test_round_trip_keeps_the_books_dropout_form(tmp_path, rng):
     assert registry.to_spec(Dense(5, dropout=0.8))["args"]["dropout"] == 0.8
     old = registry.from_spec({"type": "Dropout", "args": {"keep_prob": 0.5}}, "operation", "op")
     assert old.inverted
+
+
+def test_an_architecture_without_a_seed_loads_as_unseeded(saved, tmp_path, rng):
+    """Found by the fuzzer: a missing 'seed' entry raised KeyError instead of loading (or a
+    ModelFormatError); a seed of null is valid, so a missing one means the same."""
+    path = rewrite(saved, tmp_path, change_arch=lambda arch: arch.pop("seed"))
+    loaded = scratchdl.load(path)
+    assert loaded.seed is None
+    x = rng.standard_normal((3, 4))
+    np.testing.assert_array_equal(loaded.predict(x), scratchdl.load(saved).predict(x))

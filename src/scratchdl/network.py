@@ -234,11 +234,9 @@ class NeuralNetwork:
             raise ValueError("load_weights: build the network first (run a forward pass)")
         tensors, _ = read(path)
         arrays = {k: v for k, v in tensors.items() if k.startswith("layers.")}
+        if check_finite:
+            modelfile.check_finite(path, arrays)
         try:
-            if check_finite:
-                for key, value in arrays.items():
-                    if not np.all(np.isfinite(value)):
-                        raise ValueError(f"{key} contains non-finite values (NaN or inf)")
             self.load_state_dict(arrays)
         except (KeyError, ValueError, TypeError) as err:
             raise ModelFormatError(f"{path}: {str(err).strip(chr(39))}") from None

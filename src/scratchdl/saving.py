@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from scratchdl.io import modelfile
 from scratchdl.io.modelfile import read_model
 from scratchdl.io.registry import from_spec
 from scratchdl.io.safetensors import ModelFormatError
@@ -100,7 +101,7 @@ def network_from_file(
     ]
     loss = from_spec(arch.get("loss"), "loss", f"{path}: loss")
     try:
-        net = NeuralNetwork(layers, loss, seed=arch["seed"], dtype=arch["dtype"])
+        net = NeuralNetwork(layers, loss, seed=arch.get("seed"), dtype=arch["dtype"])
     except (TypeError, ValueError) as err:
         raise ModelFormatError(f"{path}: the architecture is inconsistent: {err}") from None
     arrays = {k: v for k, v in tensors.items() if k.startswith("layers.")}
@@ -111,9 +112,7 @@ def network_from_file(
     except (TypeError, ValueError, KeyError) as err:
         raise ModelFormatError(f"{path}: the architecture cannot be built: {err}") from None
     if check_finite:
-        for key, value in arrays.items():
-            if not np.all(np.isfinite(value)):
-                raise ModelFormatError(f"{path}: {key} contains non-finite values (NaN or inf)")
+        modelfile.check_finite(path, arrays)
     try:
         net.load_state_dict(arrays)
     except (KeyError, TypeError, ValueError) as err:

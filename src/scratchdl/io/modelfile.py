@@ -25,7 +25,7 @@ from scratchdl.io.registry import describe
 from scratchdl.io.safetensors import ModelFormatError, read, write_bytes
 from scratchdl.io.state import atomic_write
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "model_bytes", "read_model", "save"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "check_finite", "model_bytes", "read_model", "save"]
 
 FORMAT = "scratchdl-model"
 FORMAT_VERSION = 1
@@ -95,3 +95,10 @@ def read_model(
             f"{path}: input_shape must be a list of positive integers, found {input_shape!r}"
         )
     return arch, tensors, metadata
+
+
+def check_finite(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> None:
+    """`ModelFormatError` naming the first array of a file that holds NaN or inf."""
+    for key, value in arrays.items():
+        if not np.all(np.isfinite(value)):
+            raise ModelFormatError(f"{path}: {key} contains non-finite values (NaN or inf)")
