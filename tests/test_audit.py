@@ -563,3 +563,17 @@ def test_cli(tmp_path, capsys, i):
 
 def test_the_audit_has_at_least_two_hundred_rows():
     assert len(CONSTRUCTORS) + len(DATA) + len(SHAPES) + FILE_CASES + CLI_CASES >= 200
+
+
+def test_huge_finite_data_is_accepted_without_a_warning():
+    """The finiteness check sums first; a sum that overflows must fall back to the exact
+    test, not refuse finite data (nor warn about the overflow)."""
+    import warnings
+
+    from scratchdl.core import check_array
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_array("X", np.full((4, 3), 3e38, np.float32))
+    with pytest.raises(ValueError, match=r"X contains nan at index \(2, 1\)"):
+        check_array("X", with_value(np.full((4, 3), 3e38, np.float32), (2, 1), np.nan))
