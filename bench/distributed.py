@@ -107,7 +107,7 @@ def bn_accuracy_worker(seed: int) -> None:
         Flatten,
         Linear,
         MaxPool2D,
-        NeuralNetwork,  # fmt: skip
+        NeuralNetwork,
         ReLU,
         SoftmaxCrossEntropy,
         Trainer,
