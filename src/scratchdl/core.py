@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from scratchdl import backend
+
 __all__ = [
     "Operation",
     "ParamOperation",
@@ -56,6 +58,8 @@ def check_array(where: str, value: Any) -> np.ndarray:
     """`value` as an array of real numbers with no NaN or inf, or an error naming `where`,
     what is wrong and where the first bad value is. For data at the public boundary (once
     per call, never per batch)."""
+    if not isinstance(value, np.ndarray) and backend.is_array(value):
+        return _check_device_array(where, value)
     array = np.asarray(value)
     kind = array.dtype.kind
     if kind == "c":
@@ -78,6 +82,19 @@ def check_array(where: str, value: Any) -> np.ndarray:
             "missing and infinite values before training (scratchdl does not skip them)"
         )
     return array
+
+
+def _check_device_array(where: str, value: Any) -> Any:
+    """`check_array` for an array of another library: real numbers, all finite."""
+    xp = backend.namespace(value)
+    if not (xp.isdtype(value.dtype, "real floating") or xp.isdtype(value.dtype, "integral")):
+        raise TypeError(f"{where} must hold real numbers, received dtype {value.dtype}")
+    if xp.isdtype(value.dtype, "real floating") and not bool(xp.all(xp.isfinite(value))):
+        raise ValueError(
+            f"{where} contains NaN or inf; remove or impute missing and infinite values "
+            "before training (scratchdl does not skip them)"
+        )
+    return value
 
 
 def _all_finite(array: np.ndarray) -> bool:
@@ -240,6 +257,15 @@ class Operation(RecordsArguments):
 
     def _compute_param_grads(self, output_grad: np.ndarray) -> None:
         """Hook for operations with parameters; called by `backward` before `_input_grad`."""
+
+    def _convert_arrays(self, convert: Any) -> None:
+        """Replace every array this operation holds (parameters, state, gradients and what
+        the last forward cached) by ``convert(array)``: how `NeuralNetwork.to` moves it to
+        another array library or device. Arrays in lists, tuples and dicts are found too;
+        an operation keeping arrays elsewhere overrides this."""
+        for key, value in list(vars(self).items()):
+            if key != "_init_args":  # the recorded constructor arguments stay as given
+                vars(self)[key] = backend.convert_tree(value, convert)
 
     def snapshot(self) -> object:
         """State that a forward pass changes besides its outputs (a recurrent layer's carried

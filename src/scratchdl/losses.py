@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 import numpy as np
 
+from scratchdl import backend
+from scratchdl.backend import device_of, namespace
 from scratchdl.core import RecordsArguments, ShapeError, check_flag, shape_error
 from scratchdl.ops.activations import _exp_limit
 
@@ -26,12 +31,28 @@ class Loss(RecordsArguments):
         return type(self).__name__
 
     def forward(self, prediction: np.ndarray, target: np.ndarray) -> float:
-        """The loss of `prediction` against `target`."""
+        """The loss of `prediction` against `target`.
+
+        The prediction may be an array of any backend (`NeuralNetwork.to`); the target is
+        checked on the host (as NumPy) and moved to the prediction's backend."""
+        if not isinstance(prediction, np.ndarray) and backend.is_array(prediction):
+            return self._device_forward(prediction, target)
         prediction = np.asarray(prediction)
         if not np.issubdtype(prediction.dtype, np.floating):
             prediction = prediction.astype(np.float64)
         self.prediction = prediction
-        self.target = self._prepare_target(prediction, np.asarray(target))
+        self.target = self._prepare_target(prediction, np.asarray(backend.to_numpy(target)))
+        return float(self._output())
+
+    def _device_forward(self, prediction: Any, target: Any) -> float:
+        """`forward` for a prediction on another backend: the checks run on a host stand-in
+        for the prediction (shape and dtype only), then the target moves to the device."""
+        self.prediction = prediction
+        stand_in = backend.host_stand_in(prediction)
+        target = self._prepare_target(stand_in, np.asarray(backend.to_numpy(target)))
+        self.target = backend.like(target, prediction)
+        if getattr(self, "_labels", None) is not None:
+            self._labels = self.target
         return float(self._output())
 
     def backward(self) -> np.ndarray:
@@ -86,18 +107,21 @@ class MeanSquaredError(Loss):
     def _output(self) -> float:
         p = self.prediction
         if self.normalize:
-            self._row_sum = p.sum(axis=-1, keepdims=True)
+            self._row_sum = namespace(p).sum(p, axis=-1, keepdims=True)
             p = p / self._row_sum
         self._normalized = p
         diff = p - self.target
-        return float((diff * diff).sum()) / p.shape[0]
+        if isinstance(diff, np.ndarray):
+            return float((diff * diff).sum()) / p.shape[0]
+        return float(namespace(diff).sum(diff * diff)) / p.shape[0]
 
     def _input_grad(self) -> np.ndarray:
         q = self._normalized
         grad = (q - self.target) * (2.0 / q.shape[0])
         if self.normalize:
             # d q_j / d p_i = (delta_ij - q_j) / s for q = p / s, s = sum(p)
-            grad = (grad - np.sum(grad * q, axis=-1, keepdims=True)) / self._row_sum
+            xp = namespace(q)
+            grad = (grad - xp.sum(grad * q, axis=-1, keepdims=True)) / self._row_sum
         return grad
 
     def __repr__(self) -> str:
@@ -197,6 +221,8 @@ class SoftmaxCrossEntropy(Loss):
 
     def _output(self) -> float:
         z = self.prediction
+        if not isinstance(z, np.ndarray):
+            return self._device_output(z)
         n_classes = z.shape[-1]
         self._count = z.size // n_classes
         shifted = z - z.max(axis=-1, keepdims=True)
@@ -212,12 +238,44 @@ class SoftmaxCrossEntropy(Loss):
             total = float(log_sum_exp.sum()) - float(picked.sum())
         return total / self._count
 
-    def _input_grad(self) -> np.ndarray:
-        grad = self._softmax.copy()
+    def _device_output(self, z: Any) -> float:
+        """`_output` in the standard's functions, for other array libraries (the NumPy
+        path above uses methods and fancy indexing, which cost less per batch)."""
+        xp = namespace(z)
+        n_classes = z.shape[-1]
+        self._count = math.prod(z.shape) // n_classes
+        shifted = z - xp.max(z, axis=-1, keepdims=True)
+        exp = xp.exp(xp.maximum(shifted, -_exp_limit(z.dtype)))
+        sum_exp = xp.sum(exp, axis=-1, keepdims=True)
+        self._softmax = exp / sum_exp
+        log_sum_exp = xp.log(sum_exp)
         if self._labels is None:
-            grad -= self.target
+            total = float(xp.sum(self.target * log_sum_exp)) - float(
+                xp.sum(self.target * shifted)
+            )
         else:
-            flat = grad.reshape(-1, grad.shape[-1])
-            flat[np.arange(flat.shape[0]), self._labels.reshape(-1)] -= 1
-        grad *= grad.dtype.type(1.0 / self._count)
+            rows = xp.reshape(shifted, (-1, n_classes))
+            labels = xp.reshape(self._labels, (-1, 1))
+            picked = xp.take_along_axis(rows, labels, axis=1)
+            total = float(xp.sum(log_sum_exp)) - float(xp.sum(picked))
+        return total / self._count
+
+    def _input_grad(self) -> np.ndarray:
+        softmax = self._softmax
+        if isinstance(softmax, np.ndarray):
+            grad = softmax.copy()
+            if self._labels is None:
+                grad -= self.target
+            else:
+                flat = grad.reshape(-1, grad.shape[-1])
+                flat[np.arange(flat.shape[0]), self._labels.reshape(-1)] -= 1
+        elif self._labels is None:
+            grad = softmax - self.target
+        else:  # the standard has no integer-array assignment: subtract the one-hot rows
+            xp = namespace(softmax)
+            classes = xp.arange(
+                softmax.shape[-1], dtype=self._labels.dtype, device=device_of(softmax)
+            )
+            grad = xp.where(self._labels[..., None] == classes, softmax - 1.0, softmax)
+        grad *= 1.0 / self._count
         return grad

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from scratchdl import backend
 from scratchdl.core import Operation, RecordsArguments, ShapeError, shape_error
 
 
@@ -61,18 +62,29 @@ class Layer(RecordsArguments):
 
     def forward(self, input_: np.ndarray, inference: bool = False) -> np.ndarray:
         """Run the operations on `input_`, setting the layer up on the first call."""
-        if not isinstance(input_, np.ndarray):
+        if not isinstance(input_, np.ndarray) and not backend.is_array(input_):
             raise TypeError(
-                f"{self.name}: input must be a numpy array, received {type(input_).__name__}"
+                f"{self.name}: input must be an array (NumPy, or the network's array library), "
+                f"received {type(input_).__name__}"
             )
         if self.__dict__.get("first", True):
             self._setup(input_)
         self.input_ = input_
+        operation = None
         try:
             for operation in self.operations:
                 input_ = operation.forward(input_, inference)
         except ShapeError as err:
             raise ShapeError(f"{self.name}: {err}") from None
+        except (TypeError, RuntimeError) as err:
+            if isinstance(self.input_, np.ndarray) or operation is None:
+                raise
+            raise TypeError(
+                f"{self.name}: {operation.name} failed on {type(input_).__module__} arrays: "
+                f"{err}. An operation written with NumPy functions (np.tanh) runs on NumPy "
+                "arrays only; to run it on other array libraries write it with "
+                "xp = scratchdl.backend.namespace(x) and xp.tanh"
+            ) from err
         self.output = input_
         self.output_shape = input_.shape[1:]
         return self.output
@@ -85,7 +97,10 @@ class Layer(RecordsArguments):
             )
         if self.rng is None:
             self.rng = np.random.default_rng()
-        self._setup_layer(input_)
+        on_host = isinstance(input_, np.ndarray)
+        # Parameters are made on the host, from the network's generator, whatever the
+        # backend (so one seed gives one model everywhere), then moved to the input's.
+        self._setup_layer(input_ if on_host else backend.host_stand_in(input_))
         if not isinstance(self.operations, list) or not all(
             isinstance(op, Operation) for op in self.operations
         ):
@@ -94,9 +109,13 @@ class Layer(RecordsArguments):
                 f"objects (scratchdl.Operation subclasses). Received: {self.operations!r}"
             )
         self.first = False
+        if not on_host:
+            self._convert_arrays(
+                backend.converter(backend.namespace(input_), backend.device_of(input_))
+            )
         self._params()
         self.named_params()  # names must be unambiguous: fail at setup, not at save time
-        self.input_shape = input_.shape[1:]
+        self.input_shape = tuple(input_.shape[1:])
 
     def backward(self, output_grad: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
         """Back-propagate through the operations in reverse; collect `param_grads`.
@@ -166,7 +185,18 @@ class Layer(RecordsArguments):
         own = self.state_dict()
         check_state(self.name, own, state)
         for key, array in own.items():
-            array[...] = state[key]
+            backend.assign(array, state[key])
+
+    def _convert_arrays(self, convert: Any) -> None:
+        """Replace every array of this layer and its operations by ``convert(array)``
+        (`NeuralNetwork.to`); `params` and `param_grads` then list the new arrays."""
+        for op in self.operations:
+            op._convert_arrays(convert)
+        for key in ("input_", "output"):
+            if key in self.__dict__:
+                self.__dict__[key] = backend.convert_tree(self.__dict__[key], convert)
+        self._params()
+        self._param_grads()
 
     def _params(self) -> None:
         self.params = [p for op in self.operations for p in op.params]
@@ -242,5 +272,5 @@ def check_state(where: str, own: dict[str, np.ndarray], given: dict[str, Any]) -
         shape, dtype = getattr(value, "shape", None), getattr(value, "dtype", None)
         if shape != array.shape:
             raise ShapeError(f"{where}: {key}: received shape {shape}, the model has {array.shape}")
-        if dtype != array.dtype:
+        if dtype is None or backend.host_dtype(dtype) != backend.host_dtype(array.dtype):
             raise TypeError(f"{where}: {key}: received dtype {dtype}, the model has {array.dtype}")

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import copy
 import functools
+from typing import Any
 
 import numpy as np
 
+from scratchdl.backend import host_dtype, namespace
 from scratchdl.core import Operation
 
 
@@ -39,7 +41,7 @@ class Tanh(Operation):
     """Hyperbolic tangent, element-wise."""
 
     def _output(self, inference: bool) -> np.ndarray:
-        return np.tanh(self.input_)
+        return namespace(self.input_).tanh(self.input_)
 
     def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
         return output_grad * (1 - self.output * self.output)
@@ -49,10 +51,12 @@ class ReLU(Operation):
     """max(x, 0). The gradient passes where the input is positive."""
 
     def _output(self, inference: bool) -> np.ndarray:
-        return np.maximum(self.input_, 0)
+        return namespace(self.input_).maximum(self.input_, 0.0)
 
     def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
-        return output_grad * (self.input_ > 0)
+        if isinstance(output_grad, np.ndarray):
+            return output_grad * (self.input_ > 0)
+        return namespace(output_grad).where(self.input_ > 0, output_grad, 0.0)
 
 
 class LeakyReLU(Operation):
@@ -65,10 +69,11 @@ class LeakyReLU(Operation):
 
     def _output(self, inference: bool) -> np.ndarray:
         x = self.input_
-        return np.where(x > 0, x, self.alpha * x)
+        return namespace(x).where(x > 0, x, self.alpha * x)
 
     def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
-        return np.where(self.input_ > 0, output_grad, self.alpha * output_grad)
+        xp = namespace(output_grad)
+        return xp.where(self.input_ > 0, output_grad, self.alpha * output_grad)
 
     def __repr__(self) -> str:
         return f"LeakyReLU(alpha={self.alpha})"
@@ -86,13 +91,17 @@ class Softmax(Operation):
 
     def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
         s = self.output
-        return s * (output_grad - np.sum(output_grad * s, axis=-1, keepdims=True))
+        xp = namespace(s)
+        return s * (output_grad - xp.sum(output_grad * s, axis=-1, keepdims=True))
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
     """1 / (1 + exp(-x)) in x's dtype, with x clipped so that exp neither overflows nor
     underflows (see `Sigmoid`)."""
     limit = _exp_limit(x.dtype)
+    if not isinstance(x, np.ndarray):
+        xp = namespace(x)
+        return 1.0 / (1.0 + xp.exp(-xp.clip(x, -limit, limit)))
     out = np.clip(x, -limit, limit)
     np.negative(out, out=out)
     np.exp(out, out=out)
@@ -102,6 +111,10 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
 
 def softmax(x: np.ndarray) -> np.ndarray:
     """Softmax over the last axis of `x`, in `x`'s dtype, with no overflow or underflow."""
+    if not isinstance(x, np.ndarray):
+        xp = namespace(x)
+        out = xp.exp(xp.maximum(x - xp.max(x, axis=-1, keepdims=True), -_exp_limit(x.dtype)))
+        return out / xp.sum(out, axis=-1, keepdims=True)
     out = x - x.max(axis=-1, keepdims=True)
     np.maximum(out, -_exp_limit(out.dtype), out=out)
     np.exp(out, out=out)
@@ -109,8 +122,14 @@ def softmax(x: np.ndarray) -> np.ndarray:
     return out
 
 
+def _exp_limit(dtype: Any) -> float:
+    """`_exp_limit_of` for the dtype of any array library (cached by its NumPy twin, since
+    array_api_strict dtypes warn when compared with NumPy's)."""
+    return _exp_limit_of(dtype if isinstance(dtype, np.dtype) else host_dtype(dtype))
+
+
 @functools.cache
-def _exp_limit(dtype: np.dtype) -> float:
+def _exp_limit_of(dtype: np.dtype) -> float:
     """A bound on |x| that keeps exp(-|x|) normal in `dtype`, with room to spare.
 
     The margin (a factor e^20 above the smallest normal number) lets the result be

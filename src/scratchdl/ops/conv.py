@@ -1,7 +1,7 @@
 """2-D convolution over NCHW arrays, as im2col (a strided view) and one matrix multiply.
 
 Forward: the padded input's k×k windows are taken as a strided view
-(`sliding_window_view`), copied once into a (C·kh·kw, N·Ho·Wo) matrix, and multiplied by
+(`sliding_window_view`; kh·kw strided slices for other array libraries), copied once into a (C·kh·kw, N·Ho·Wo) matrix, and multiplied by
 the (F, C·kh·kw) filter matrix. Backward: the filter gradient is one more product with
 that matrix; the input gradient multiplies the output gradient by the filters and adds the
 kh·kw slices back into place with one strided, vectorised addition per kernel offset
@@ -11,11 +11,19 @@ kh·kw slices back into place with one strided, vectorised addition per kernel o
 from __future__ import annotations
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
+from scratchdl.backend import device_of, im2col, namespace, scatter_windows, windows
 from scratchdl.core import ParamOperation, ShapeError
 
-__all__ = ["ChannelBias", "Conv2DOperation", "conv_output_size", "pair", "resolve_padding"]
+__all__ = [
+    "ChannelBias",
+    "Conv2DOperation",
+    "conv_output_size",
+    "pair",
+    "resolve_padding",
+    "scatter_windows",
+    "windows",
+]
 
 Padding = tuple[int, int, int, int]  # top, bottom, left, right
 
@@ -67,36 +75,6 @@ def conv_output_size(size: int, kernel: int, stride: int, pad_before: int, pad_a
     return (size + pad_before + pad_after - kernel) // stride + 1
 
 
-def windows(
-    x: np.ndarray, kernel: tuple[int, int], stride: int, pad: Padding, fill: float = 0.0
-) -> np.ndarray:
-    """A (N, C, Ho, Wo, kh, kw) strided view of the padded input's windows."""
-    top, bottom, left, right = pad
-    if any(pad):
-        x = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)), constant_values=fill)
-    view = sliding_window_view(x, kernel, axis=(2, 3))
-    return view[:, :, ::stride, ::stride]
-
-
-def scatter_windows(
-    grad_windows: np.ndarray, input_shape: tuple[int, ...], stride: int, pad: Padding
-) -> np.ndarray:
-    """The adjoint of `windows`: add each window's gradient back at its place in the input.
-
-    `grad_windows` is (N, C, Ho, Wo, kh, kw); one vectorised addition per kernel offset.
-    """
-    n, c, h, w = input_shape
-    top, bottom, left, right = pad
-    _, _, ho, wo, kh, kw = grad_windows.shape
-    padded = np.zeros((n, c, h + top + bottom, w + left + right), dtype=grad_windows.dtype)
-    for i in range(kh):
-        for j in range(kw):
-            padded[:, :, i : i + stride * ho : stride, j : j + stride * wo : stride] += (
-                grad_windows[..., i, j]
-            )
-    return padded[:, :, top : top + h, left : left + w]
-
-
 class Conv2DOperation(ParamOperation):
     """Cross-correlation of (N, C, H, W) inputs with a (F, C, kh, kw) filter bank.
 
@@ -137,31 +115,38 @@ class Conv2DOperation(ParamOperation):
                 f"{self.name}: kernel {kh}x{kw} is larger than the padded image "
                 f"{x.shape[2] + top + bottom}x{x.shape[3] + left + right} (input {x.shape})"
             )
-        view = windows(x, (kh, kw), self.stride, self._pad)
-        n, _, ho, wo = view.shape[:4]
-        # im2col: (C, kh, kw, N, Ho, Wo) -> (C*kh*kw, N*Ho*Wo), the one copy of the input
-        self._cols = view.transpose(1, 4, 5, 0, 2, 3).reshape(c * kh * kw, n * ho * wo)
-        out = self.param.reshape(f, -1) @ self._cols  # (F, N*Ho*Wo)
-        return out.reshape(f, n, ho, wo).transpose(1, 0, 2, 3)
+        xp = namespace(x)
+        n = x.shape[0]
+        self._cols, ho, wo = im2col(x, (kh, kw), self.stride, self._pad)
+        out = xp.reshape(self.param, (f, -1)) @ self._cols  # (F, N*Ho*Wo)
+        return xp.permute_dims(xp.reshape(out, (f, n, ho, wo)), (1, 0, 2, 3))
 
     def _param_grad(self, output_grad: np.ndarray) -> np.ndarray:
+        xp = namespace(output_grad)
         f = self.param.shape[0]
-        self._grad2d = output_grad.transpose(1, 0, 2, 3).reshape(f, -1)  # (F, N*Ho*Wo)
-        return (self._grad2d @ self._cols.T).reshape(self.param.shape)
+        # (F, N*Ho*Wo)
+        self._grad2d = xp.reshape(xp.permute_dims(output_grad, (1, 0, 2, 3)), (f, -1))
+        return xp.reshape(self._grad2d @ self._cols.T, self.param.shape)
 
     def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
+        xp = namespace(output_grad)
         f, c, kh, kw = self.param.shape
         n, _, ho, wo = output_grad.shape
-        grad_cols = self.param.reshape(f, -1).T @ self._grad2d  # (C*kh*kw, N*Ho*Wo)
-        grad_windows = grad_cols.reshape(c, kh, kw, n, ho, wo)
+        grad_cols = xp.reshape(self.param, (f, -1)).T @ self._grad2d  # (C*kh*kw, N*Ho*Wo)
+        grad_windows = xp.reshape(grad_cols, (c, kh, kw, n, ho, wo))
         _, _, h, w = self.input_.shape
         top, bottom, left, right = self._pad
         s = self.stride
-        padded = np.zeros((c, n, h + top + bottom, w + left + right), dtype=grad_cols.dtype)
+        padded = xp.zeros(
+            (c, n, h + top + bottom, w + left + right),
+            dtype=grad_cols.dtype,
+            device=device_of(grad_cols),
+        )
         for i in range(kh):
             for j in range(kw):
-                padded[:, :, i : i + s * ho : s, j : j + s * wo : s] += grad_windows[:, i, j]
-        return padded[:, :, top : top + h, left : left + w].transpose(1, 0, 2, 3)
+                rows, cols = slice(i, i + s * (ho - 1) + 1, s), slice(j, j + s * (wo - 1) + 1, s)
+                padded[:, :, rows, cols] += grad_windows[:, i, j, ...]
+        return xp.permute_dims(padded[:, :, top : top + h, left : left + w], (1, 0, 2, 3))
 
     def __repr__(self) -> str:
         f, c, kh, kw = self.param.shape
@@ -186,7 +171,7 @@ class ChannelBias(ParamOperation):
         return output_grad
 
     def _param_grad(self, output_grad: np.ndarray) -> np.ndarray:
-        return output_grad.sum(axis=(0, 2, 3), keepdims=True)
+        return namespace(output_grad).sum(output_grad, axis=(0, 2, 3), keepdims=True)
 
 
 def fan_in_out(shape: tuple[int, ...]) -> tuple[int, int]:

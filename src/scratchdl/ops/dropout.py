@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from scratchdl.backend import host_dtype, like
 from scratchdl.core import Operation, check_flag
 
 
@@ -45,27 +46,30 @@ class Dropout(Operation):
         self.mask, self._scale = None, None
         if self.keep_prob == 1.0 or (inference and self.inverted):
             return x
-        dtype = np.dtype(x.dtype if np.issubdtype(x.dtype, np.floating) else np.float64)
         if inference:
             self._scale = self.keep_prob
-            return x * dtype.type(self.keep_prob)
+            return x * self.keep_prob
         if self.rng is None:
             self.rng = np.random.default_rng()
+        dtype = host_dtype(x.dtype)
+        if not np.issubdtype(dtype, np.floating):
+            dtype = np.dtype(np.float64)
         # floor(u + keep_prob) is 1 with probability keep_prob for u uniform in [0, 1);
-        # in-place passes over one buffer give the (scaled) mask.
-        mask = self.rng.random(x.shape, dtype=dtype)
+        # in-place passes over one buffer give the (scaled) mask. It is drawn on the host
+        # from the network's generator on every backend, so one seed gives one model.
+        mask = self.rng.random(tuple(x.shape), dtype=dtype)
         mask += dtype.type(self.keep_prob)
         np.floor(mask, out=mask)
         if self.inverted:
             mask *= dtype.type(1.0 / self.keep_prob)
-        self.mask = mask
-        return x * mask
+        self.mask = mask if isinstance(x, np.ndarray) else like(mask, x)
+        return x * self.mask
 
     def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
         if self.mask is not None:
             return output_grad * self.mask
         if self._scale is not None:
-            return output_grad * output_grad.dtype.type(self._scale)
+            return output_grad * self._scale
         return output_grad
 
     def get_config(self) -> dict:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
+from scratchdl.backend import device_of, namespace, scatter_add_rows
 from scratchdl.core import ParamOperation, ShapeError
 
 
@@ -26,26 +29,33 @@ class EmbeddingLookup(ParamOperation):
 
     def _output(self, inference: bool) -> np.ndarray:
         ids = self.input_
+        xp = namespace(ids)
         vocab = self.param.shape[0]
-        if not np.issubdtype(ids.dtype, np.integer):
-            as_int = ids.astype(np.int64)
-            if not np.array_equal(as_int, ids):
+        if not xp.isdtype(ids.dtype, "integral"):
+            as_int = xp.astype(ids, xp.int64)
+            if not bool(xp.all(xp.astype(as_int, ids.dtype) == ids)):
                 raise ValueError(
                     f"{self.name}: token ids must be whole numbers, received {ids.dtype} with fractions"
                 )
             ids = as_int
-        if ids.size and (ids.min() < 0 or ids.max() >= vocab):
-            raise ValueError(
-                f"{self.name}: token ids must be in [0, {vocab}), received ids from {ids.min()} to {ids.max()}"
-            )
+        if math.prod(ids.shape):
+            low, high = int(xp.min(ids)), int(xp.max(ids))
+            if low < 0 or high >= vocab:
+                raise ValueError(
+                    f"{self.name}: token ids must be in [0, {vocab}), received ids from {low} to {high}"
+                )
         self._ids = ids
-        return self.param[ids]
+        if xp is np:
+            return self.param[ids]
+        rows = xp.take(self.param, xp.reshape(ids, (-1,)), axis=0)
+        return xp.reshape(rows, (*ids.shape, self.param.shape[1]))
 
     def _param_grad(self, output_grad: np.ndarray) -> np.ndarray:
+        xp = namespace(output_grad)
         dim = self.param.shape[1]
-        grad = np.zeros_like(self.param)
-        np.add.at(grad, self._ids.reshape(-1), output_grad.reshape(-1, dim))
-        return grad
+        ids = xp.reshape(self._ids, (-1,))
+        return scatter_add_rows(self.param.shape, ids, xp.reshape(output_grad, (-1, dim)))
 
     def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
-        return np.zeros(self.input_.shape, dtype=output_grad.dtype)
+        xp = namespace(output_grad)
+        return xp.zeros(self.input_.shape, dtype=output_grad.dtype, device=device_of(output_grad))

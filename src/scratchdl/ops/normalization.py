@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
+from scratchdl.backend import copy, namespace
 from scratchdl.core import Operation, ShapeError
 
 
@@ -51,49 +54,52 @@ class BatchNormOp(Operation):
 
     def _output(self, inference: bool) -> np.ndarray:
         x = self.input_
+        xp = namespace(x)
         axes = self._axes()
         shape = self._shape(x)
-        gamma, beta = self.gamma.reshape(shape), self.beta.reshape(shape)
+        gamma, beta = xp.reshape(self.gamma, shape), xp.reshape(self.beta, shape)
         if inference:
             self._training = False
-            self._inv_std = 1 / np.sqrt(self.running_var.reshape(shape) + self.eps)
-            self._normalized = (x - self.running_mean.reshape(shape)) * self._inv_std
+            self._inv_std = 1 / xp.sqrt(xp.reshape(self.running_var, shape) + self.eps)
+            self._normalized = (x - xp.reshape(self.running_mean, shape)) * self._inv_std
             return self._normalized * gamma + beta
         self._training = True
-        mean = x.mean(axis=axes, keepdims=True)
+        mean = xp.mean(x, axis=axes, keepdims=True)
         centred = x - mean
-        var = (centred * centred).mean(axis=axes, keepdims=True)
-        self._inv_std = 1 / np.sqrt(var + self.eps)
+        var = xp.mean(centred * centred, axis=axes, keepdims=True)
+        self._inv_std = 1 / xp.sqrt(var + self.eps)
         self._normalized = centred * self._inv_std
-        count = x.size // x.shape[1]
+        count = math.prod(x.shape) // x.shape[1]
         m = self.momentum
         self.running_mean *= m
-        self.running_mean += (1 - m) * mean.reshape(self.running_mean.shape)
+        self.running_mean += (1 - m) * xp.reshape(mean, self.running_mean.shape)
         self.running_var *= m
         self.running_var += (
-            (1 - m) * var.reshape(self.running_var.shape) * (count / max(count - 1, 1))
+            (1 - m) * xp.reshape(var, self.running_var.shape) * (count / max(count - 1, 1))
         )
         return self._normalized * gamma + beta
 
     def _compute_param_grads(self, output_grad: np.ndarray) -> None:
+        xp = namespace(output_grad)
         axes = self._axes()
         self._grads = (
-            (output_grad * self._normalized).sum(axis=axes).reshape(self.gamma.shape),
-            output_grad.sum(axis=axes).reshape(self.beta.shape),
+            xp.reshape(xp.sum(output_grad * self._normalized, axis=axes), self.gamma.shape),
+            xp.reshape(xp.sum(output_grad, axis=axes), self.beta.shape),
         )
 
     def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
-        g = output_grad * self.gamma.reshape(self._shape(self.input_))
+        xp = namespace(output_grad)
+        g = output_grad * xp.reshape(self.gamma, self._shape(self.input_))
         if not self._training:
             return g * self._inv_std
         axes = self._axes()
         xhat = self._normalized
-        mean_g = g.mean(axis=axes, keepdims=True)
-        mean_gx = (g * xhat).mean(axis=axes, keepdims=True)
+        mean_g = xp.mean(g, axis=axes, keepdims=True)
+        mean_gx = xp.mean(g * xhat, axis=axes, keepdims=True)
         return (g - mean_g - xhat * mean_gx) * self._inv_std
 
     def snapshot(self) -> object:
-        return self.running_mean.copy(), self.running_var.copy()
+        return copy(self.running_mean), copy(self.running_var)
 
     def restore(self, snapshot: object) -> None:
         mean, var = snapshot  # type: ignore[misc]

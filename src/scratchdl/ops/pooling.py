@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 
+from scratchdl.backend import (
+    device_of,
+    namespace,
+    pad_images,
+    scatter_windows,
+    window_slices,
+    windows,
+)
 from scratchdl.core import Operation, ShapeError
-from scratchdl.ops.conv import pair, resolve_padding, scatter_windows, windows
+from scratchdl.ops.conv import pair, resolve_padding
 
 
 class _Pool(Operation):
@@ -29,6 +37,12 @@ class _Pool(Operation):
         self.padding = padding
 
     def _windows(self, fill: float) -> np.ndarray:
+        self._check()
+        return windows(self.input_, self.kernel_size, self.stride, self._pad, fill)
+
+    def _check(self) -> None:
+        """Raise for an input that is not (N, C, H, W) or smaller than the kernel; set
+        `_pad` for it."""
         x = self.input_
         if x.ndim != 4:
             raise ShapeError(
@@ -41,14 +55,13 @@ class _Pool(Operation):
             raise ShapeError(
                 f"{self.name}: kernel {kh}x{kw} is larger than the padded image, input {x.shape}"
             )
-        return windows(x, self.kernel_size, self.stride, self._pad, fill)
 
     def _tiles(self) -> bool:
         """Whether the windows tile the input: stride = kernel, square, and no padding (rows
         and columns left over at the far edges are dropped, as the general path drops them)."""
         x = self.input_
         if x.ndim != 4:
-            self._windows(0.0)  # raises the shape error
+            self._check()  # raises the shape error
         kh, kw = self.kernel_size
         self._pad = resolve_padding(self.padding, self.kernel_size, self.stride, x.shape[2:])
         return (
@@ -59,14 +72,14 @@ class _Pool(Operation):
         kh, kw = self.kernel_size
         return [(i, j) for i in range(kh) for j in range(kw)]
 
-    def _target(self, x: np.ndarray, i: int, j: int) -> np.ndarray:
-        """The view of `x` holding offset (i, j) of every window (fast path)."""
+    def _target(self, x: np.ndarray, i: int, j: int) -> tuple[slice, ...]:
+        """The index of `x` that holds offset (i, j) of every window (fast path)."""
         kh, kw = self.kernel_size
         ho, wo = x.shape[2] // kh, x.shape[3] // kw
-        return x[:, :, i : ho * kh : kh, j : wo * kw : kw]
+        return (slice(None), slice(None), slice(i, ho * kh, kh), slice(j, wo * kw, kw))
 
     def _slices(self, x: np.ndarray) -> list[np.ndarray]:
-        return [self._target(x, i, j) for i, j in self._offsets()]
+        return [x[self._target(x, i, j)] for i, j in self._offsets()]
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding!r})"
@@ -82,34 +95,45 @@ class MaxPool2D(_Pool):
     values and gradients, ties included."""
 
     def _output(self, inference: bool) -> np.ndarray:
+        xp = namespace(self.input_)
         if self._tiles():
             slices = self._slices(self.input_)
+            self._argmax = None
+            if xp is not np:
+                out = slices[0]
+                for other in slices[1:]:
+                    out = xp.maximum(out, other)
+                return out
             out = slices[0].copy()
             for other in slices[1:]:
                 np.maximum(out, other, out=out)
-            self._argmax = None
             return out
         view = self._windows(-np.inf)
         n, c, ho, wo, kh, kw = view.shape
-        flat = view.reshape(n, c, ho, wo, kh * kw)
-        self._argmax = flat.argmax(axis=-1)
-        return np.take_along_axis(flat, self._argmax[..., None], axis=-1)[..., 0]
+        flat = xp.reshape(view, (n, c, ho, wo, kh * kw))
+        self._argmax = xp.argmax(flat, axis=-1)
+        return xp.take_along_axis(flat, self._argmax[..., None], axis=-1)[..., 0]
 
     def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
+        xp = namespace(output_grad)
         kh, kw = self.kernel_size
         if self._argmax is None:  # the fast path: the first slice equal to the maximum wins
-            grad = np.zeros_like(self.input_, dtype=output_grad.dtype)
-            taken = np.zeros(output_grad.shape, dtype=bool)
+            grad = xp.zeros_like(self.input_, dtype=output_grad.dtype)
+            taken = xp.zeros(output_grad.shape, dtype=xp.bool, device=device_of(output_grad))
             for (i, j), value in zip(self._offsets(), self._slices(self.input_), strict=True):
                 winner = value == self.output
                 winner &= ~taken
                 taken |= winner
-                self._target(grad, i, j)[...] = output_grad * winner
+                if xp is np:
+                    grad[self._target(grad, i, j)] = output_grad * winner
+                else:
+                    grad[self._target(grad, i, j)] = xp.where(winner, output_grad, 0.0)
             return grad
-        one_hot = self._argmax[..., None] == np.arange(kh * kw)
-        grad_windows = (one_hot * output_grad[..., None]).reshape(*output_grad.shape, kh, kw)
+        offsets = xp.arange(kh * kw, dtype=self._argmax.dtype, device=device_of(output_grad))
+        one_hot = self._argmax[..., None] == offsets
+        grad_windows = xp.where(one_hot, output_grad[..., None], 0.0)
         return scatter_windows(
-            grad_windows.astype(output_grad.dtype, copy=False),
+            xp.reshape(grad_windows, (*output_grad.shape, kh, kw)),
             self.input_.shape,
             self.stride,
             self._pad,
@@ -120,24 +144,33 @@ class AvgPool2D(_Pool):
     """The mean of each window (padding counts as zeros in the mean)."""
 
     def _output(self, inference: bool) -> np.ndarray:
+        xp = namespace(self.input_)
         if self._tiles():  # non-overlapping windows without padding: strided slices
             slices = self._slices(self.input_)
+        else:  # the kh·kw offsets of every window, over the zero-padded input
+            self._check()
+            padded = pad_images(self.input_, self._pad, 0.0)
+            slices = window_slices(padded, self.kernel_size, self.stride)[0]
+        # the same sum, in the same order, on every backend
+        if xp is np:
             out = slices[0].astype(np.result_type(slices[0], np.float32), copy=True)
-            for other in slices[1:]:
-                out += other
-            out *= out.dtype.type(1.0 / len(slices))
-            return out
-        return self._windows(0.0).mean(axis=(-2, -1))
+        else:
+            out = xp.asarray(slices[0], copy=True)
+        for other in slices[1:]:
+            out += other
+        out *= 1.0 / len(slices)
+        return out
 
     def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
+        xp = namespace(output_grad)
         kh, kw = self.kernel_size
-        share = output_grad * output_grad.dtype.type(1.0 / (kh * kw))
+        share = output_grad * (1.0 / (kh * kw))
         if self._tiles():
-            grad = np.zeros_like(self.input_, dtype=output_grad.dtype)
+            grad = xp.zeros_like(self.input_, dtype=output_grad.dtype)
             for i, j in self._offsets():
-                self._target(grad, i, j)[...] = share
+                grad[self._target(grad, i, j)] = share
             return grad
-        grad_windows = np.broadcast_to(share[..., None, None], (*output_grad.shape, kh, kw))
+        grad_windows = xp.broadcast_to(share[..., None, None], (*output_grad.shape, kh, kw))
         return scatter_windows(grad_windows, self.input_.shape, self.stride, self._pad)
 
 
@@ -149,9 +182,10 @@ class GlobalAvgPool2D(Operation):
             raise ShapeError(
                 f"{self.name}: input must have shape (batch, channels, height, width), received {self.input_.shape}"
             )
-        return self.input_.mean(axis=(2, 3))
+        return namespace(self.input_).mean(self.input_, axis=(2, 3))
 
     def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
+        xp = namespace(output_grad)
         h, w = self.input_.shape[2:]
-        share = output_grad * output_grad.dtype.type(1.0 / (h * w))
-        return np.broadcast_to(share[:, :, None, None], self.input_.shape).copy()
+        share = output_grad * (1.0 / (h * w))
+        return xp.asarray(xp.broadcast_to(share[:, :, None, None], self.input_.shape), copy=True)

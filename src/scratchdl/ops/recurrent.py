@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from scratchdl.backend import copy, device_of, like, namespace
 from scratchdl.core import Operation, ShapeError
 from scratchdl.ops.activations import sigmoid
 
@@ -69,6 +70,7 @@ class _Recurrent(Operation):
 
     def _start(self, batch: int, dtype: np.dtype) -> tuple[np.ndarray, ...]:
         x = self.input_
+        xp = namespace(x)
         features = self.weights[0].shape[0]
         if x.ndim != 3 or x.shape[2] != features:
             raise ShapeError(
@@ -82,43 +84,47 @@ class _Recurrent(Operation):
         for source in (self.carried if self.stateful else None, self.initial_state):
             if source is not None:
                 if all(s.shape == (batch, h) for s in source):
-                    return tuple(s.astype(dtype, copy=False) for s in source)
+                    return tuple(xp.astype(like(s, x), dtype, copy=False) for s in source)
                 if source is self.initial_state:
                     raise ShapeError(
                         f"{self.name}: initial_state must be {len(self.carried_names)} array(s) of shape ({batch}, {h}), "
                         f"received {[s.shape for s in source]}"
                     )
-        return tuple(np.zeros((batch, h), dtype) for _ in self.carried_names)
+        return tuple(
+            xp.zeros((batch, h), dtype=dtype, device=device_of(x)) for _ in self.carried_names
+        )
 
     def _project(self) -> np.ndarray:
         """x_t W_x + b for every step at once: (batch, time, gates·hidden)."""
         x = self.input_
+        xp = namespace(x)
         b, t, f = x.shape
-        return (x.reshape(b * t, f) @ self.weights[0] + self.weights[2]).reshape(
-            b, t, self.weights[0].shape[1]
-        )
+        proj = xp.reshape(x, (b * t, f)) @ self.weights[0] + self.weights[2]
+        return xp.reshape(proj, (b, t, self.weights[0].shape[1]))
 
     def _finish(self, hs: np.ndarray, final: tuple[np.ndarray, ...]) -> np.ndarray:
         if self.stateful:
-            self.carried = tuple(s.copy() for s in final)
-        return hs if self.return_sequences else hs[:, -1]
+            self.carried = tuple(copy(s) for s in final)
+        return hs if self.return_sequences else hs[:, -1, :]
 
     def _output_grad_per_step(self, output_grad: np.ndarray) -> np.ndarray:
         if self.return_sequences:
             return output_grad
+        xp = namespace(output_grad)
         b, t = self.input_.shape[:2]
-        full = np.zeros((b, t, self.hidden), output_grad.dtype)
-        full[:, -1] = output_grad
+        full = xp.zeros((b, t, self.hidden), dtype=output_grad.dtype, device=device_of(output_grad))
+        full[:, -1, :] = output_grad
         return full
 
     def _input_side_grads(self, dproj: np.ndarray) -> None:
         """Gradients of W_x and b from d(projection), and d(input), all with one product each."""
         x = self.input_
+        xp = namespace(x)
         b, t, f = x.shape
-        d2 = dproj.reshape(b * t, -1)
-        self._dWx = x.reshape(b * t, f).T @ d2
-        self._db = d2.sum(axis=0, keepdims=True)
-        self._dx = (d2 @ self.weights[0].T).reshape(x.shape)
+        d2 = xp.reshape(dproj, (b * t, -1))
+        self._dWx = xp.reshape(x, (b * t, f)).T @ d2
+        self._db = xp.sum(d2, axis=0, keepdims=True)
+        self._dx = xp.reshape(d2 @ self.weights[0].T, x.shape)
 
     def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
         return self._dx
@@ -129,30 +135,33 @@ class RNNOperation(_Recurrent):
 
     def _output(self, inference: bool) -> np.ndarray:
         x = self.input_
+        xp, device = namespace(x), device_of(x)
         batch, steps = x.shape[:2]
         (h,) = self._start(batch, x.dtype)
         proj = self._project()
-        hs = np.empty((batch, steps, self.hidden), x.dtype)
+        hs = xp.empty((batch, steps, self.hidden), dtype=x.dtype, device=device)
         self._h0 = h
         w_h = self.weights[1]
         for t in range(steps):
-            h = np.tanh(proj[:, t] + h @ w_h)
-            hs[:, t] = h
+            h = xp.tanh(proj[:, t, :] + h @ w_h)
+            hs[:, t, :] = h
         self._hs = hs
         return self._finish(hs, (h,))
 
     def _compute_param_grads(self, output_grad: np.ndarray) -> None:
         dout = self._output_grad_per_step(output_grad)
         hs, w_h = self._hs, self.weights[1]
-        batch, steps = hs.shape[:2]
-        dproj = np.empty_like(hs)
-        dh_next = np.zeros((batch, self.hidden), hs.dtype)
+        xp = namespace(hs)
+        steps = hs.shape[1]
+        dproj = xp.empty_like(hs)
+        dh_next = xp.zeros_like(hs[:, 0, :])
         for t in reversed(range(steps)):
-            da = (dout[:, t] + dh_next) * (1 - hs[:, t] * hs[:, t])
-            dproj[:, t] = da
+            da = (dout[:, t, :] + dh_next) * (1 - hs[:, t, :] * hs[:, t, :])
+            dproj[:, t, :] = da
             dh_next = da @ w_h.T
-        h_prev = np.concatenate([self._h0[:, None], hs[:, :-1]], axis=1)
-        dWh = h_prev.reshape(-1, self.hidden).T @ dproj.reshape(-1, self.hidden)
+        h_prev = xp.concat([self._h0[:, None, :], hs[:, :-1, :]], axis=1)
+        H = self.hidden
+        dWh = xp.reshape(h_prev, (-1, H)).T @ xp.reshape(dproj, (-1, H))
         self._input_side_grads(dproj)
         self._grads = [self._dWx, dWh, self._db]
 
@@ -165,28 +174,31 @@ class LSTMOperation(_Recurrent):
 
     def _output(self, inference: bool) -> np.ndarray:
         x = self.input_
+        xp, device = namespace(x), device_of(x)
         batch, steps = x.shape[:2]
         h, c = self._start(batch, x.dtype)
         proj = self._project()
         H = self.hidden
         w_h = self.weights[1]
-        acts = np.empty((batch, steps, 4 * H), x.dtype)  # i, f, g, o after their nonlinearity
-        cs = np.empty((batch, steps + 1, H), x.dtype)
-        hs = np.empty((batch, steps, H), x.dtype)
-        tanh_cs = np.empty((batch, steps, H), x.dtype)
-        cs[:, 0] = c
+        # i, f, g, o after their nonlinearity
+        acts = xp.empty((batch, steps, 4 * H), dtype=x.dtype, device=device)
+        cs = xp.empty((batch, steps + 1, H), dtype=x.dtype, device=device)
+        hs = xp.empty((batch, steps, H), dtype=x.dtype, device=device)
+        tanh_cs = xp.empty((batch, steps, H), dtype=x.dtype, device=device)
+        cs[:, 0, :] = c
         self._h0 = h
         for t in range(steps):
-            a = proj[:, t] + h @ w_h
-            act = acts[:, t]
-            act[:, : 2 * H] = sigmoid(a[:, : 2 * H])
-            act[:, 2 * H : 3 * H] = np.tanh(a[:, 2 * H : 3 * H])
-            act[:, 3 * H :] = sigmoid(a[:, 3 * H :])
+            a = proj[:, t, :] + h @ w_h
+            acts[:, t, : 2 * H] = sigmoid(a[:, : 2 * H])
+            acts[:, t, 2 * H : 3 * H] = xp.tanh(a[:, 2 * H : 3 * H])
+            acts[:, t, 3 * H :] = sigmoid(a[:, 3 * H :])
+            act = acts[:, t, :]
             c = act[:, H : 2 * H] * c + act[:, :H] * act[:, 2 * H : 3 * H]
-            cs[:, t + 1] = c
-            tanh_cs[:, t] = np.tanh(c)
-            h = act[:, 3 * H :] * tanh_cs[:, t]
-            hs[:, t] = h
+            cs[:, t + 1, :] = c
+            tanh_c = xp.tanh(c)
+            tanh_cs[:, t, :] = tanh_c
+            h = act[:, 3 * H :] * tanh_c
+            hs[:, t, :] = h
         self._acts, self._cs, self._hs, self._tanh_cs = acts, cs, hs, tanh_cs
         return self._finish(hs, (h, c))
 
@@ -194,24 +206,24 @@ class LSTMOperation(_Recurrent):
         dout = self._output_grad_per_step(output_grad)
         acts, cs, hs, tanh_cs = self._acts, self._cs, self._hs, self._tanh_cs
         H, w_h = self.hidden, self.weights[1]
-        batch, steps = hs.shape[:2]
-        dproj = np.empty_like(acts)
-        dh_next = np.zeros((batch, H), hs.dtype)
-        dc_next = np.zeros((batch, H), hs.dtype)
+        xp = namespace(hs)
+        steps = hs.shape[1]
+        dproj = xp.empty_like(acts)
+        dh_next = xp.zeros_like(hs[:, 0, :])
+        dc_next = xp.zeros_like(hs[:, 0, :])
         for t in reversed(range(steps)):
             i, f, g, o = (acts[:, t, k * H : (k + 1) * H] for k in range(4))
-            dh = dout[:, t] + dh_next
-            tc = tanh_cs[:, t]
+            dh = dout[:, t, :] + dh_next
+            tc = tanh_cs[:, t, :]
             dc = dc_next + dh * o * (1 - tc * tc)
-            da = dproj[:, t]
-            da[:, :H] = dc * g * i * (1 - i)
-            da[:, H : 2 * H] = dc * cs[:, t] * f * (1 - f)
-            da[:, 2 * H : 3 * H] = dc * i * (1 - g * g)
-            da[:, 3 * H :] = dh * tc * o * (1 - o)
+            dproj[:, t, :H] = dc * g * i * (1 - i)
+            dproj[:, t, H : 2 * H] = dc * cs[:, t, :] * f * (1 - f)
+            dproj[:, t, 2 * H : 3 * H] = dc * i * (1 - g * g)
+            dproj[:, t, 3 * H :] = dh * tc * o * (1 - o)
             dc_next = dc * f
-            dh_next = da @ w_h.T
-        h_prev = np.concatenate([self._h0[:, None], hs[:, :-1]], axis=1)
-        dWh = h_prev.reshape(-1, H).T @ dproj.reshape(-1, 4 * H)
+            dh_next = dproj[:, t, :] @ w_h.T
+        h_prev = xp.concat([self._h0[:, None, :], hs[:, :-1, :]], axis=1)
+        dWh = xp.reshape(h_prev, (-1, H)).T @ xp.reshape(dproj, (-1, 4 * H))
         self._input_side_grads(dproj)
         self._grads = [self._dWx, dWh, self._db]
 
@@ -224,25 +236,27 @@ class GRUOperation(_Recurrent):
 
     def _output(self, inference: bool) -> np.ndarray:
         x = self.input_
+        xp, device = namespace(x), device_of(x)
         batch, steps = x.shape[:2]
         (h,) = self._start(batch, x.dtype)
         proj = self._project()
         H = self.hidden
         w_h, b_h = self.weights[1], self.weights[3]
-        gates = np.empty((batch, steps, 3 * H), x.dtype)  # r, z, n after their nonlinearity
-        hn = np.empty((batch, steps, H), x.dtype)  # h W_hn + b_hn, needed by backward
-        hs = np.empty((batch, steps, H), x.dtype)
+        # r, z, n after their nonlinearity
+        gates = xp.empty((batch, steps, 3 * H), dtype=x.dtype, device=device)
+        hn = xp.empty((batch, steps, H), dtype=x.dtype, device=device)  # h W_hn + b_hn
+        hs = xp.empty((batch, steps, H), dtype=x.dtype, device=device)
         self._h0 = h
         for t in range(steps):
             hh = h @ w_h + b_h
             rz = sigmoid(proj[:, t, : 2 * H] + hh[:, : 2 * H])
             r, z = rz[:, :H], rz[:, H:]
-            n = np.tanh(proj[:, t, 2 * H :] + r * hh[:, 2 * H :])
+            n = xp.tanh(proj[:, t, 2 * H :] + r * hh[:, 2 * H :])
             h = (1 - z) * n + z * h
             gates[:, t, : 2 * H] = rz
             gates[:, t, 2 * H :] = n
-            hn[:, t] = hh[:, 2 * H :]
-            hs[:, t] = h
+            hn[:, t, :] = hh[:, 2 * H :]
+            hs[:, t, :] = h
         self._gates, self._hn, self._hs = gates, hn, hs
         return self._finish(hs, (h,))
 
@@ -250,22 +264,23 @@ class GRUOperation(_Recurrent):
         dout = self._output_grad_per_step(output_grad)
         gates, hn, hs = self._gates, self._hn, self._hs
         H, w_h = self.hidden, self.weights[1]
-        batch, steps = hs.shape[:2]
-        h_prev = np.concatenate([self._h0[:, None], hs[:, :-1]], axis=1)
-        dproj = np.empty_like(gates)  # d(x W_x + b_x)
-        dhh = np.empty_like(gates)  # d(h W_h + b_h)
-        dh_next = np.zeros((batch, H), hs.dtype)
+        xp = namespace(hs)
+        steps = hs.shape[1]
+        h_prev = xp.concat([self._h0[:, None, :], hs[:, :-1, :]], axis=1)
+        dproj = xp.empty_like(gates)  # d(x W_x + b_x)
+        dhh = xp.empty_like(gates)  # d(h W_h + b_h)
+        dh_next = xp.zeros_like(hs[:, 0, :])
         for t in reversed(range(steps)):
             r, z, n = gates[:, t, :H], gates[:, t, H : 2 * H], gates[:, t, 2 * H :]
-            dh = dout[:, t] + dh_next
+            dh = dout[:, t, :] + dh_next
             dn = dh * (1 - z) * (1 - n * n)
-            dz = dh * (h_prev[:, t] - n) * z * (1 - z)
-            dr = dn * hn[:, t] * r * (1 - r)
+            dz = dh * (h_prev[:, t, :] - n) * z * (1 - z)
+            dr = dn * hn[:, t, :] * r * (1 - r)
             dproj[:, t, :H], dproj[:, t, H : 2 * H], dproj[:, t, 2 * H :] = dr, dz, dn
             dhh[:, t, :H], dhh[:, t, H : 2 * H], dhh[:, t, 2 * H :] = dr, dz, dn * r
-            dh_next = dh * z + dhh[:, t] @ w_h.T
-        d2 = dhh.reshape(-1, 3 * H)
-        dWh = h_prev.reshape(-1, H).T @ d2
-        dbh = d2.sum(axis=0, keepdims=True)
+            dh_next = dh * z + dhh[:, t, :] @ w_h.T
+        d2 = xp.reshape(dhh, (-1, 3 * H))
+        dWh = xp.reshape(h_prev, (-1, H)).T @ d2
+        dbh = xp.sum(d2, axis=0, keepdims=True)
         self._input_side_grads(dproj)
         self._grads = [self._dWx, dWh, self._db, dbh]

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 
+from scratchdl.backend import namespace
 from scratchdl.core import Operation, ShapeError
 
 
@@ -17,7 +18,8 @@ class Flatten(Operation):
             raise ShapeError(
                 f"{self.name}: input must have a batch axis and at least one more, received {self.input_.shape}"
             )
-        return self.input_.reshape(self.input_.shape[0], math.prod(self.input_.shape[1:]))
+        x = self.input_
+        return namespace(x).reshape(x, (x.shape[0], math.prod(x.shape[1:])))
 
     def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
-        return output_grad.reshape(self.input_.shape)
+        return namespace(output_grad).reshape(output_grad, self.input_.shape)

@@ -1,0 +1,317 @@
+"""Array namespaces: NumPy by default, any array-API library (CuPy on a GPU) when asked.
+
+Operations are written once against the array API standard: they take the namespace of
+their input (``xp = namespace(x)``) and call ``xp.matmul``, ``xp.tanh``, ``xp.sum``. For
+NumPy arrays that namespace is `numpy` itself (NumPy 2 implements the standard), so the
+default path costs one type check. This module holds the few pieces the standard lacks,
+each with a NumPy fast path and a generic path:
+
+- moving arrays between the host and a device (`to_numpy`, `to_device`, `like`, `assign`);
+- the windows of a convolution or pooling (`windows`, `im2col`), strided views in NumPy and
+  ``kh·kw`` strided slices elsewhere;
+- scatter-add of rows, for an embedding's gradient (`scatter_add_rows`): ``np.add.at`` in
+  NumPy, ``cupyx.scatter_add`` in CuPy, a one-hot product elsewhere;
+- random numbers: every random array (initial weights, dropout masks) is drawn on the host
+  from the network's NumPy generator and then moved, so one seed gives the same model on
+  every backend.
+
+`array-api-compat` is imported only when a non-NumPy array is first seen.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "assign",
+    "copy",
+    "host_dtype",
+    "im2col",
+    "is_array",
+    "is_numpy",
+    "like",
+    "namespace",
+    "pad_images",
+    "resolve",
+    "scatter_add_rows",
+    "to_device",
+    "to_numpy",
+    "window_slices",
+    "windows",
+]
+
+Padding = tuple[int, int, int, int]  # top, bottom, left, right
+
+
+def _compat() -> Any:
+    try:
+        import array_api_compat
+    except ImportError as err:  # pragma: no cover - it is a dependency
+        raise ImportError(
+            "scratchdl needs array-api-compat for arrays other than NumPy's: "
+            "pip install array-api-compat"
+        ) from err
+    return array_api_compat
+
+
+def is_numpy(x: Any) -> bool:
+    """Whether `x` is a NumPy array or scalar (the default backend)."""
+    return isinstance(x, (np.ndarray, np.generic))
+
+
+def is_array(x: Any) -> bool:
+    """Whether `x` is an array of NumPy or of any array-API library."""
+    if isinstance(x, np.ndarray):
+        return True
+    if isinstance(x, (np.generic, int, float, complex, bool, str, bytes, type(None))):
+        return False
+    if not hasattr(x, "shape") or not hasattr(x, "dtype"):
+        return False
+    return bool(_compat().is_array_api_obj(x))
+
+
+def namespace(x: Any) -> Any:
+    """The array namespace of `x`: `numpy` for NumPy arrays (and anything that is not an
+    array), else the library's standard namespace (through array-api-compat)."""
+    if isinstance(x, np.ndarray) or not hasattr(x, "shape"):
+        return np
+    return _compat().array_namespace(x)
+
+
+def resolve(xp: Any) -> Any:
+    """The namespace that arrays of library `xp` (a module: `numpy`, `cupy`,
+    `array_api_strict`, a compat namespace, …) compute with."""
+    if xp is np or getattr(xp, "__name__", "") in ("numpy", "array_api_compat.numpy"):
+        return np
+    if not callable(getattr(xp, "asarray", None)):
+        raise TypeError(
+            f"expected an array library such as numpy, cupy or array_api_strict, received {xp!r}"
+        )
+    return namespace(xp.asarray([0.0]))
+
+
+def device_of(x: Any) -> Any:
+    """The device `x` lives on (``"cpu"`` for NumPy)."""
+    if isinstance(x, np.ndarray):
+        return "cpu"
+    return _compat().device(x)
+
+
+def to_numpy(x: Any) -> Any:
+    """A NumPy copy of an array from any backend (NumPy arrays are returned as they are);
+    anything that is not an array is returned unchanged."""
+    if isinstance(x, (np.ndarray, np.generic)) or not hasattr(x, "shape"):
+        return x
+    compat = _compat()
+    if compat.is_cupy_array(x):
+        return x.get()
+    if compat.is_torch_array(x):
+        return x.detach().cpu().numpy()
+    module = type(x).__module__.split(".")[0]
+    if module == "array_api_strict":
+        strict = sys.modules["array_api_strict"]
+        return np.asarray(x.to_device(strict.Device("CPU_DEVICE")))
+    return np.asarray(compat.to_device(x, "cpu"))
+
+
+def to_device(x: Any, xp: Any, device: Any = None, dtype: Any = None) -> Any:
+    """Host array `x` in namespace `xp` on `device`, with `dtype` (a NumPy dtype) if given."""
+    if dtype is not None:
+        x = np.asarray(x).astype(dtype, copy=False)
+    if xp is np:
+        return np.asarray(x)
+    return xp.asarray(np.ascontiguousarray(x), device=device)
+
+
+def like(x: Any, ref: Any) -> Any:
+    """`x` in the namespace and on the device of `ref` (unchanged when it is there)."""
+    if isinstance(ref, np.ndarray):
+        return to_numpy(x)
+    xp = namespace(ref)
+    if is_numpy(x) or not hasattr(x, "shape"):
+        return xp.asarray(np.asarray(x), device=device_of(ref))
+    if namespace(x) is xp and device_of(x) == device_of(ref):
+        return x
+    return xp.asarray(to_numpy(x), device=device_of(ref))
+
+
+def assign(dest: Any, value: Any) -> None:
+    """``dest[...] = value`` in place, moving `value` to `dest`'s backend first."""
+    dest[...] = like(value, dest)
+
+
+def copy(x: Any) -> Any:
+    """A copy of array `x`, in its own namespace."""
+    if isinstance(x, np.ndarray):
+        return x.copy()
+    return namespace(x).asarray(x, copy=True)
+
+
+def host_dtype(dtype: Any) -> np.dtype:
+    """The NumPy dtype of the same name as `dtype` (of any array library)."""
+    try:
+        return np.dtype(dtype)
+    except TypeError:
+        name = getattr(dtype, "name", None) or str(dtype).rsplit(".", 1)[-1]
+        return np.dtype(name)
+
+
+def dtype_of(xp: Any, dtype: Any) -> Any:
+    """The dtype of namespace `xp` named like NumPy dtype `dtype`."""
+    if xp is np:
+        return np.dtype(dtype)
+    return getattr(xp, np.dtype(dtype).name)
+
+
+def host_stand_in(x: Any) -> np.ndarray:
+    """A read-only NumPy array of `x`'s shape and dtype that allocates nothing: what a
+    layer's `_setup_layer` reads (shape, dtype) when its real input lives on a device."""
+    return np.broadcast_to(np.zeros((), dtype=host_dtype(x.dtype)), tuple(x.shape))
+
+
+def convert_tree(value: Any, convert: Callable[[Any], Any]) -> Any:
+    """`value` with every array in it (alone, or in lists, tuples and dicts) replaced by
+    ``convert(array)``; other objects are returned as they are."""
+    if isinstance(value, np.ndarray) or (hasattr(value, "shape") and is_array(value)):
+        return convert(value)
+    if isinstance(value, list):
+        return [convert_tree(v, convert) for v in value]
+    if isinstance(value, tuple):
+        return tuple(convert_tree(v, convert) for v in value)
+    if isinstance(value, dict):
+        return {k: convert_tree(v, convert) for k, v in value.items()}
+    return value
+
+
+def converter(xp: Any, device: Any = None) -> Callable[[Any], Any]:
+    """A function that moves an array to namespace `xp` on `device` (to the host for NumPy)."""
+    if xp is np:
+        return to_numpy
+
+    def convert(x: Any) -> Any:
+        if not is_numpy(x) and namespace(x) is xp and (device is None or device_of(x) == device):
+            return x
+        return xp.asarray(np.ascontiguousarray(to_numpy(x)), device=device)
+
+    return convert
+
+
+# --- windows: convolution and pooling ------------------------------------------------------
+
+
+def pad_images(x: Any, pad: Padding, fill: float = 0.0) -> Any:
+    """(N, C, H, W) `x` padded with `fill`: (top, bottom, left, right) rows and columns."""
+    top, bottom, left, right = pad
+    if not any(pad):
+        return x
+    if isinstance(x, np.ndarray):
+        return np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)), constant_values=fill)
+    xp = namespace(x)
+    n, c, h, w = x.shape
+    padded = xp.full(
+        (n, c, h + top + bottom, w + left + right), fill, dtype=x.dtype, device=device_of(x)
+    )
+    padded[:, :, top : top + h, left : left + w] = x
+    return padded
+
+
+def window_slices(x: Any, kernel: tuple[int, int], stride: int) -> tuple[list[Any], int, int]:
+    """The kh·kw strided slices (N, C, Ho, Wo) of padded `x`, one per kernel offset."""
+    kh, kw = kernel
+    ho = (x.shape[2] - kh) // stride + 1
+    wo = (x.shape[3] - kw) // stride + 1
+    slices = [
+        x[:, :, i : i + stride * (ho - 1) + 1 : stride, j : j + stride * (wo - 1) + 1 : stride]
+        for i in range(kh)
+        for j in range(kw)
+    ]
+    return slices, ho, wo
+
+
+def windows(x: Any, kernel: tuple[int, int], stride: int, pad: Padding, fill: float = 0.0) -> Any:
+    """The (N, C, Ho, Wo, kh, kw) windows of padded input `x`: a strided view in NumPy,
+    a stack of kh·kw strided slices elsewhere."""
+    x = pad_images(x, pad, fill)
+    if isinstance(x, np.ndarray):
+        view = np.lib.stride_tricks.sliding_window_view(x, kernel, axis=(2, 3))
+        return view[:, :, ::stride, ::stride]
+    xp = namespace(x)
+    slices, ho, wo = window_slices(x, kernel, stride)
+    n, c = x.shape[:2]
+    return xp.reshape(xp.stack(slices, axis=-1), (n, c, ho, wo, *kernel))
+
+
+def im2col(x: Any, kernel: tuple[int, int], stride: int, pad: Padding) -> tuple[Any, int, int]:
+    """The channels-major im2col matrix of `x`, (C·kh·kw, N·Ho·Wo), and (Ho, Wo).
+
+    Row (c, i, j) holds offset (i, j) of channel c for every output pixel of every image."""
+    n, c = x.shape[:2]
+    kh, kw = kernel
+    if isinstance(x, np.ndarray):
+        view = windows(x, kernel, stride, pad)
+        ho, wo = view.shape[2:4]
+        # (C, kh, kw, N, Ho, Wo) -> (C*kh*kw, N*Ho*Wo): the one copy of the input
+        return view.transpose(1, 4, 5, 0, 2, 3).reshape(c * kh * kw, n * ho * wo), ho, wo
+    xp = namespace(x)
+    slices, ho, wo = window_slices(pad_images(x, pad, 0.0), kernel, stride)
+    stacked = xp.stack([xp.permute_dims(s, (1, 0, 2, 3)) for s in slices], axis=1)
+    return xp.reshape(stacked, (c * kh * kw, n * ho * wo)), ho, wo
+
+
+def scatter_windows(
+    grad_windows: Any, input_shape: tuple[int, ...], stride: int, pad: Padding
+) -> Any:
+    """The adjoint of `windows`: add each window's gradient back at its place in the input.
+
+    `grad_windows` is (N, C, Ho, Wo, kh, kw); one vectorised addition per kernel offset."""
+    xp = namespace(grad_windows)
+    n, c, h, w = input_shape
+    top, bottom, left, right = pad
+    _, _, ho, wo, kh, kw = grad_windows.shape
+    padded = xp.zeros(
+        (n, c, h + top + bottom, w + left + right),
+        dtype=grad_windows.dtype,
+        device=device_of(grad_windows),
+    )
+    for i in range(kh):
+        for j in range(kw):
+            rows = slice(i, i + stride * (ho - 1) + 1, stride)
+            cols = slice(j, j + stride * (wo - 1) + 1, stride)
+            padded[:, :, rows, cols] += grad_windows[:, :, :, :, i, j]
+    return padded[:, :, top : top + h, left : left + w]
+
+
+# --- scatter-add ------------------------------------------------------------------------------
+
+
+def scatter_add_rows(shape: tuple[int, int], ids: Any, values: Any) -> Any:
+    """A (rows, dim) array of zeros with ``values[k]`` added to row ``ids[k]`` for each k
+    (rows used several times get the sum). `ids` is 1-D, `values` is (len(ids), dim)."""
+    if isinstance(values, np.ndarray):
+        out = np.zeros(shape, dtype=values.dtype)
+        np.add.at(out, ids, values)
+        return out
+    compat = _compat()
+    xp = namespace(values)
+    if compat.is_cupy_array(values):
+        import cupyx  # type: ignore[import-not-found]
+
+        out = xp.zeros(shape, dtype=values.dtype, device=device_of(values))
+        cupyx.scatter_add(out, ids, values)
+        return out
+    if compat.is_torch_array(values):
+        out = xp.zeros(shape, dtype=values.dtype, device=device_of(values))
+        return out.index_add_(0, ids, values)
+    one_hot = ids[:, None] == xp.arange(shape[0], dtype=ids.dtype, device=device_of(ids))
+    return xp.matmul(xp.matrix_transpose(xp.astype(one_hot, values.dtype)), values)
+
+
+@functools.cache
+def smallest_normal(dtype: Any) -> float:
+    """The smallest positive normal number of floating `dtype` (any library)."""
+    return float(np.finfo(host_dtype(dtype)).smallest_normal)
