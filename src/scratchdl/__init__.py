@@ -11,11 +11,15 @@ Everything public is importable from here, e.g.
 ``from scratchdl import Dense, Tanh, NeuralNetwork, SGDMomentum, Trainer``: this module's
 ``__all__`` is the union of its subpackages' (`ops`, `layers`, `losses`, `network`, `optim`,
 `training`, `data`, `datasets`, `io`, `saving`), plus the modules `gradcheck` and
-`autograd` (with `Tensor` and `TensorOperation`) and `__version__`.
+`autograd` (with `Tensor` and `TensorOperation`), `backend` (with `to_numpy`: arrays of a
+network moved with `NeuralNetwork.to`, copied to the host) and `__version__`.
 """
 
 from scratchdl import (
     autograd as autograd,
+)
+from scratchdl import (
+    backend as backend,
 )
 from scratchdl import (
     core,
@@ -36,6 +40,7 @@ from scratchdl import (
 from scratchdl._version import __version__ as __version__
 from scratchdl.autograd import Tensor as Tensor
 from scratchdl.autograd import TensorOperation as TensorOperation
+from scratchdl.backend import to_numpy as to_numpy
 from scratchdl.core import *  # noqa: F403
 from scratchdl.data import *  # noqa: F403
 from scratchdl.io import *  # noqa: F403
@@ -55,5 +60,6 @@ SUBPACKAGES = (core, ops, layers, losses, network, optim, training, data, datase
 # only its two classes are at the top level.
 __all__ = sorted(
     {name for module in SUBPACKAGES for name in module.__all__}
-    | {"Tensor", "TensorOperation", "autograd", "export_onnx", "gradcheck", "__version__"}
+    | {"Tensor", "TensorOperation", "autograd", "backend", "export_onnx", "gradcheck"}
+    | {"to_numpy", "__version__"}
 )

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from scratchdl import backend
 from scratchdl.core import Operation, ShapeError, check_array
 from scratchdl.io import modelfile
 from scratchdl.io.safetensors import ModelFormatError, read
@@ -88,6 +89,11 @@ class NeuralNetwork:
         self.layers = wrapped
         self.loss = loss
         self.dtype = np.dtype(dtype)
+        #: the array namespace and device the network computes in (`to`)
+        self.xp: Any = np
+        self.device: Any = None
+        #: optimizers attached to this network (`Optimizer.net`), whose state `to` moves
+        self._optimizers: list[Any] = []
         self.seed = seed
         # An unseeded network still records its entropy, so reset() can repeat its start.
         self._seed_sequence = np.random.SeedSequence(seed)
@@ -97,6 +103,34 @@ class NeuralNetwork:
             layer.index = index
             layer.rng = self.rng
             layer.seed = seed
+
+    def to(self, xp: Any, device: Any = None) -> NeuralNetwork:
+        """Move the network to array library `xp` (``numpy``, ``cupy``, ``array_api_strict``,
+        or any library that array-api-compat knows) on `device`, and return it.
+
+        Everything moves: parameters, untrained state (batch-norm statistics), what the
+        last batch left cached, and the state of every optimizer attached to the network
+        (its momenta), so training continues where it was. The network then computes in
+        `xp`: `forward` and `predict` take host NumPy arrays or arrays of `xp` and return
+        arrays of `xp` (`scratchdl.to_numpy` copies one to the host), and `Trainer.fit`
+        moves each batch. ``net.to(numpy)`` brings it back. Model files and checkpoints are
+        written from any backend and always load onto NumPy; move the loaded network.
+        Random numbers (initial weights, dropout masks) are drawn on the host from the
+        network's generator, so a seed gives the same model on every backend.
+        """
+        xp = backend.resolve(xp)
+        if xp is np and device not in (None, "cpu"):
+            raise ValueError(f"NeuralNetwork.to: NumPy arrays live on the CPU, received {device!r}")
+        convert = backend.converter(xp, device)
+        for layer in self.layers:
+            layer._convert_arrays(convert)
+        for key, value in list(vars(self.loss).items()):
+            vars(self.loss)[key] = backend.convert_tree(value, convert)
+        for optimizer in self._optimizers:
+            if optimizer.net is self:
+                optimizer._convert_arrays(convert)
+        self.xp, self.device = xp, (None if xp is np else device)
+        return self
 
     def forward(self, x_batch: np.ndarray, inference: bool = False) -> np.ndarray:
         """Pass a batch through every layer; `inference=True` turns dropout off."""
@@ -145,10 +179,10 @@ class NeuralNetwork:
         if batch_size is None or batch_size >= X.shape[0]:
             return self.forward(X, inference=True)
         parts = [
-            self.forward(X[start : start + batch_size], inference=True)
+            self.forward(X[start : min(start + batch_size, X.shape[0]), ...], inference=True)
             for start in range(0, X.shape[0], batch_size)
         ]
-        return np.concatenate(parts)
+        return self.xp.concat(parts) if self.xp is not np else np.concatenate(parts)
 
     def params(self) -> Iterator[np.ndarray]:
         """Every trainable array, layer by layer (empty until the first forward)."""
@@ -215,7 +249,7 @@ class NeuralNetwork:
                 for d in (own, arrays)
             ))  # fmt: skip
         for key, array in own.items():
-            array[...] = arrays[key]
+            backend.assign(array, arrays[key])
         if "rng" in state:
             self.rng.bit_generator.state = state["rng"]
 
@@ -290,6 +324,9 @@ class NeuralNetwork:
         )
 
     def _as_input(self, x: np.ndarray) -> np.ndarray:
+        if self.xp is not np:
+            return self._as_device_input(x)
+        x = backend.to_numpy(x)
         x = np.asarray(x)
         if x.dtype.kind not in "biuf":  # a dtype check only: cheap enough for every batch
             raise TypeError(
@@ -306,6 +343,30 @@ class NeuralNetwork:
                 f"received {x.shape}"
             )
         return x.astype(self.dtype, copy=False)
+
+    def _as_device_input(self, x: Any) -> Any:
+        """`x` (host NumPy, or already the network's) as the network's array of its dtype."""
+        xp = self.xp
+        if backend.is_numpy(x) or not hasattr(x, "shape"):
+            host = np.asarray(x)
+            if host.dtype.kind not in "biuf":
+                raise TypeError(
+                    f"NeuralNetwork: input must hold real numbers, received dtype {host.dtype}"
+                )
+            x = backend.to_device(host, xp, self.device, self.dtype)
+        else:
+            x = backend.converter(xp, self.device)(x)
+            if not (xp.isdtype(x.dtype, "real floating") or xp.isdtype(x.dtype, "integral")):
+                raise TypeError(
+                    f"NeuralNetwork: input must hold real numbers, received dtype {x.dtype}"
+                )
+            x = xp.astype(x, backend.dtype_of(xp, self.dtype), copy=False)
+        if x.ndim < 2:
+            raise ShapeError(
+                f"NeuralNetwork: input must have a batch axis, e.g. shape (batch, features); "
+                f"received {tuple(x.shape)}"
+            )
+        return x
 
     def __repr__(self) -> str:
         inner = ",\n".join(f"    {layer!r}" for layer in self.layers)

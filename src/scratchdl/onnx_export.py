@@ -191,6 +191,13 @@ def to_onnx(net: NeuralNetwork, metadata: dict[str, str] | None = None) -> Any:
         raise ValueError(
             "export_onnx: the network is not built yet; run a forward pass (or fit) first"
         )
+    if getattr(net, "xp", np) is not np:  # a network on a device: export its host copy
+        xp, device = net.xp, net.device
+        net.to(np)
+        try:
+            return to_onnx(net, metadata)
+        finally:
+            net.to(xp, device)
     graph = _Graph(onnx)
     ids = isinstance(net.layers[0].operations[0], ops.EmbeddingLookup)
     first = net.layers[0].input_shape

@@ -73,7 +73,7 @@ def build(
     """Set every layer up on zero examples of `input_shape`, each with a budget of the
     values the file holds for it. The draws are the ones the original network made, so the
     generator ends where a freshly built network's would."""
-    x = np.zeros((0, *input_shape), dtype=net.dtype)
+    x = net._as_input(np.zeros((0, *input_shape), dtype=net.dtype))  # on the net's backend
     for layer in net.layers:
         prefix = f"layers.{layer.index}."
         held = sum(v.size for k, v in tensors.items() if k.startswith(prefix))

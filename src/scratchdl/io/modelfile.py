@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from scratchdl._version import __version__
+from scratchdl.backend import to_numpy
 from scratchdl.io.registry import describe
 from scratchdl.io.safetensors import ModelFormatError, read, write_bytes
 from scratchdl.io.state import atomic_write
@@ -41,7 +42,8 @@ def model_bytes(net: Any, extra_tensors: dict[str, np.ndarray] | None = None,
         "architecture": json.dumps(describe(net)),
         **(extra_metadata or {}),
     }
-    return write_bytes({**net.arrays(), **(extra_tensors or {})}, metadata)
+    arrays = {name: to_numpy(array) for name, array in net.arrays().items()}  # any backend
+    return write_bytes({**arrays, **(extra_tensors or {})}, metadata)
 
 
 def save(net: Any, path: str | os.PathLike, metadata: dict[str, str] | None = None) -> None:

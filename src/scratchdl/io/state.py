@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from scratchdl import backend
 from scratchdl.io.safetensors import ModelFormatError
 
 __all__ = ["TENSOR", "atomic_write", "flatten", "unflatten"]
@@ -30,8 +31,8 @@ def flatten(state: Any, prefix: str = "") -> tuple[dict[str, np.ndarray], Any]:
     tensors: dict[str, np.ndarray] = {}
 
     def walk(value: Any, path: str) -> Any:
-        if isinstance(value, np.ndarray):
-            tensors[path] = value
+        if isinstance(value, np.ndarray) or backend.is_array(value):
+            tensors[path] = backend.to_numpy(value)  # from any backend, to the host
             return {TENSOR: path}
         if isinstance(value, dict):
             out = {}

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from scratchdl.backend import assign, namespace
 from scratchdl.core import RecordsArguments, check_flag, shape_error
 from scratchdl.layers.base import Layer
 from scratchdl.optim.schedules import DECAY_TYPES, Constant, Schedule
@@ -136,7 +137,7 @@ class Optimizer(RecordsArguments):
             else _check(cls, "clip_value", clip_value, 0.0, low_open=True)
         )
         self.param_groups = [_check_group(cls, i, g) for i, g in enumerate(param_groups or [])]
-        self.net: Any = None
+        self._net: Any = None
         self.iterations = 0
         self.epoch: int | None = None
         self.epochs: int | None = None
@@ -145,6 +146,30 @@ class Optimizer(RecordsArguments):
         self._owner: dict[str, np.ndarray] = {}  # the array each state entry belongs to
         self._names: list[str] = []
         self._cached: list[np.ndarray] = []
+
+    @property
+    def net(self) -> Any:
+        """The network whose parameters `step` updates (the `Trainer` sets it)."""
+        return self.__dict__.get("_net")
+
+    @net.setter
+    def net(self, net: Any) -> None:
+        self._net = net
+        attached = getattr(net, "_optimizers", None)
+        if isinstance(attached, list) and not any(o is self for o in attached):
+            attached.append(self)  # so that net.to(...) moves this optimizer's state too
+
+    def _convert_arrays(self, convert: Any) -> None:
+        """Replace every state array by ``convert(array)`` and follow the network's
+        parameters to their new arrays (`NeuralNetwork.to`), keeping momenta and counts."""
+        for entries in self.state.values():
+            for key, value in entries.items():
+                entries[key] = convert(value)
+        named = dict(self.net.named_params()) if hasattr(self.net, "named_params") else {}
+        for name in list(self._owner):
+            if name in named:
+                self._owner[name] = named[name]
+        self._names, self._cached = [], []
 
     def set_epoch(self, epoch: int, epochs: int) -> None:
         """Set `lr` for a 0-based `epoch` of `epochs` from the schedule."""
@@ -173,9 +198,12 @@ class Optimizer(RecordsArguments):
         names = self._param_names(params)
         if self.clip_value is not None:
             for grad in grads:
-                np.clip(grad, -self.clip_value, self.clip_value, out=grad)
+                if isinstance(grad, np.ndarray):
+                    np.clip(grad, -self.clip_value, self.clip_value, out=grad)
+                else:
+                    grad[...] = namespace(grad).clip(grad, -self.clip_value, self.clip_value)
         if self.clip_norm is not None:
-            total = math.sqrt(sum(float(np.vdot(g, g)) for g in grads))
+            total = math.sqrt(sum(_squared_norm(g) for g in grads))
             if total > self.clip_norm:
                 scale = self.clip_norm / total
                 for grad in grads:
@@ -237,7 +265,7 @@ class Optimizer(RecordsArguments):
     def _state_for(self, name: str, param: np.ndarray) -> dict[str, np.ndarray]:
         state = self.state.get(name)
         if state is None or self._owner.get(name) is not param:
-            state = {key: np.zeros_like(param) for key in self.state_names}
+            state = {key: namespace(param).zeros_like(param) for key in self.state_names}
             self.state[name] = state
             self._owner[name] = param
         return state
@@ -285,7 +313,7 @@ class Optimizer(RecordsArguments):
         for name, entries in arrays.items():
             own = self._state_for(name, by_name[name])
             for key, value in entries.items():
-                own[key][...] = value
+                assign(own[key], value)
 
     def _update_rule(
         self, param: np.ndarray, grad: np.ndarray, state: dict[str, np.ndarray]
@@ -294,6 +322,13 @@ class Optimizer(RecordsArguments):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(lr={self.base_lr:g})"
+
+
+def _squared_norm(grad: Any) -> float:
+    """The sum of squares of `grad`, as a Python float."""
+    if isinstance(grad, np.ndarray):
+        return float(np.vdot(grad, grad))
+    return float(namespace(grad).sum(grad * grad))
 
 
 def _check_group(cls: str, index: int, group: Any) -> dict[str, Any]:
@@ -404,7 +439,7 @@ class AdaGrad(Optimizer):
     ) -> None:
         sum_sq = state["sum_squares"]
         sum_sq += grad * grad
-        denom = np.sqrt(sum_sq)
+        denom = namespace(sum_sq).sqrt(sum_sq)
         denom += self.eps
         param -= self.lr * grad / denom
 
@@ -427,7 +462,7 @@ class RMSProp(Optimizer):
         avg_sq = state["avg_squares"]
         avg_sq *= self.rho
         avg_sq += (1 - self.rho) * grad * grad
-        denom = np.sqrt(avg_sq)
+        denom = namespace(avg_sq).sqrt(avg_sq)
         denom += self.eps
         param -= self.lr * grad / denom
 
@@ -468,7 +503,7 @@ class Adam(Optimizer):
         t = self.iterations
         correction1 = 1 - self.beta1**t
         correction2 = 1 - self.beta2**t
-        denom = np.sqrt(v)
+        denom = namespace(v).sqrt(v)
         denom *= 1 / math.sqrt(correction2)
         denom += self.eps
         param -= (self.lr / correction1) * m / denom

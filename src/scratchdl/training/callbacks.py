@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from scratchdl.backend import assign, copy, to_numpy
 from scratchdl.core import check_flag
 
 __all__ = [
@@ -304,7 +305,7 @@ class EarlyStopping(Callback):
             self.best, self.best_epoch, self.wait = value, epoch, 0
             if self.restore_best:
                 self.best_params = {
-                    name: p.copy() for name, p in self.trainer.net.named_params().items()
+                    name: copy(p) for name, p in self.trainer.net.named_params().items()
                 }
             self._say(f"Validation {self._name()} after {epoch + 1} epochs is {value:.3f}")
             return
@@ -342,12 +343,12 @@ class EarlyStopping(Callback):
         self.best_epoch = state.get("best_epoch")
         self.wait = int(state.get("wait", 0))
         best = state.get("best_params")
-        self.best_params = None if best is None else {k: v.copy() for k, v in best.items()}
+        self.best_params = None if best is None else {k: copy(v) for k, v in best.items()}
 
     def on_train_end(self, logs: Logs) -> None:
         if self.restore_best and self.best_params is not None:
             for name, param in self.trainer.net.named_params().items():
-                param[...] = self.best_params[name]
+                assign(param, self.best_params[name])
 
     def __repr__(self) -> str:
         return (
@@ -463,7 +464,7 @@ class BookConvTesting(Callback):
             print("batch", batch, "loss", loss, file=out)
         if batch % self.validate_every == 0 and batch > 0 and trainer.validation is not None:
             X_test, y_test = trainer.validation
-            prediction = trainer.net.predict(X_test, batch_size=1000)
+            prediction = to_numpy(trainer.net.predict(X_test, batch_size=1000))
             labels = y_test if y_test.ndim == prediction.ndim - 1 else y_test.argmax(axis=-1)
             accuracy = float(np.mean(prediction.argmax(axis=-1) == labels)) * 100
             print(f"Validation accuracy after {batch} batches is {accuracy:.2f}%", file=out)

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from scratchdl.backend import to_numpy
 from scratchdl.core import ShapeError, check_array, check_flag
 from scratchdl.distributed import DataParallel, data_hash, raised_everywhere
 from scratchdl.io.safetensors import ModelFormatError
@@ -196,6 +197,12 @@ class Trainer:
                 "Trainer.fit: conv_testing=True needs validation data (X_test, y_test)"
             )
         self.validation = (X_test, y_test) if has_val else None
+        if self.dist is not None and getattr(self.net, "xp", np) is not np:
+            raise ValueError(
+                "Trainer: distributed=True trains NumPy networks (the gradients go through MPI "
+                "on the host); this network was moved with net.to(...). Call net.to(numpy) "
+                "first, or train on one device"
+            )
         if self.dist is not None:
             settings = {"epochs": epochs, "eval_every": eval_every, "batch_size": batch_size,
                         "seed": seed, "restart": restart, "resume": resume_from is not None,
@@ -420,6 +427,7 @@ class Trainer:
                 prediction = self.dist.predict(self.net, X, batch_size)
             else:
                 prediction = self.net.predict(X, batch_size=batch_size)
+        prediction = to_numpy(prediction)  # the loss and metrics of a device model, on the host
         scores = {"loss": self.net.loss.forward(prediction, y)}
         for name, metric in self.metrics:
             scores[name] = float(metric(y, prediction))
