@@ -98,6 +98,24 @@ def scratchdl_epoch(threads: int) -> Callable[[np.ndarray, np.ndarray], float]:
     return run
 
 
+def torch_model(torch: object, name: str, device: str = "cpu") -> tuple:
+    """(model, optimizer): `name`'s CNN written in PyTorch (seeded), on `device`."""
+    torch.manual_seed(0)  # type: ignore[attr-defined]
+    nn = torch.nn  # type: ignore[attr-defined]
+    if name == "modern":
+        model = nn.Sequential(
+            nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+            nn.Linear(32 * 7 * 7, 128), nn.ReLU(), nn.Linear(128, 10),
+        ).to(device)  # fmt: skip
+        return model, torch.optim.Adam(model.parameters(), lr=1e-3)  # type: ignore[attr-defined]
+    model = nn.Sequential(
+        nn.Conv2d(1, 16, 5, padding=2), nn.Tanh(), nn.Dropout(0.2), nn.Flatten(),
+        nn.Linear(16 * 28 * 28, 10),
+    ).to(device)  # fmt: skip
+    return model, torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)  # type: ignore[attr-defined]
+
+
 def torch_epoch(threads: int) -> Callable[[np.ndarray, np.ndarray], float] | None:
     try:
         import torch
@@ -106,21 +124,7 @@ def torch_epoch(threads: int) -> Callable[[np.ndarray, np.ndarray], float] | Non
 
     def run(X: np.ndarray, y: np.ndarray) -> float:
         torch.set_num_threads(threads)
-        torch.manual_seed(0)
-        nn = torch.nn
-        if MODEL == "modern":
-            model = nn.Sequential(
-                nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
-                nn.Linear(32 * 7 * 7, 128), nn.ReLU(), nn.Linear(128, 10),
-            )  # fmt: skip
-            optim = torch.optim.Adam(model.parameters(), lr=1e-3)
-        else:
-            model = nn.Sequential(
-                nn.Conv2d(1, 16, 5, padding=2), nn.Tanh(), nn.Dropout(0.2), nn.Flatten(),
-                nn.Linear(16 * 28 * 28, 10),
-            )  # fmt: skip
-            optim = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        model, optim = torch_model(torch, MODEL)
         batch = MODELS[MODEL][2]
         loss_fn = torch.nn.CrossEntropyLoss()
         Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
