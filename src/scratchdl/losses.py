@@ -250,9 +250,7 @@ class SoftmaxCrossEntropy(Loss):
         self._softmax = exp / sum_exp
         log_sum_exp = xp.log(sum_exp)
         if self._labels is None:
-            total = float(xp.sum(self.target * log_sum_exp)) - float(
-                xp.sum(self.target * shifted)
-            )
+            total = float(xp.sum(self.target * log_sum_exp)) - float(xp.sum(self.target * shifted))
         else:
             rows = xp.reshape(shifted, (-1, n_classes))
             labels = xp.reshape(self._labels, (-1, 1))
