@@ -431,3 +431,18 @@ def test_cupy_training_equals_numpy(model: str, optimizer: str) -> None:
     net.to(np)
     # a GPU's BLAS and transcendentals round differently from the CPU's
     _assert_close(_host_arrays(net), _host_arrays(reference), tol=1e-9)
+
+
+# --- PyTorch tensors: a third array library, through array-api-compat ----------------------
+
+
+@pytest.mark.parametrize("model", sorted(MODELS))
+def test_torch_tensors_train_like_numpy(model: str) -> None:
+    """Nothing in scratchdl names PyTorch; array-api-compat's namespace for its tensors is
+    enough (CPU tensors here, so the same BLAS: equal to NumPy to 1e-12)."""
+    torch = pytest.importorskip("torch")
+    reference, _ = _train(model, "adam", None)
+    net, _ = _train(model, "adam", (torch,))
+    assert all(isinstance(a, torch.Tensor) for a in net.arrays().values())
+    net.to(np)
+    _assert_close(_host_arrays(net), _host_arrays(reference))
