@@ -355,6 +355,19 @@ def test_distributed_training_refuses_a_device_network() -> None:
         trainer.fit(X, y, epochs=1, verbose=0)
 
 
+def test_fit_and_evaluate_accept_device_data() -> None:
+    X, y = _data("dense")
+    reference, _ = _train("dense", "adam", None)
+    net = _dense().to(xs, DEVICE)
+    trainer = Trainer(net, OPTIMIZERS["adam"]())
+    Xd, yd = xs.asarray(X, device=DEVICE), xs.asarray(y, device=DEVICE)
+    trainer.fit(Xd, yd, Xd[:8, ...], yd[:8, ...], epochs=2, batch_size=8, verbose=0, seed=7)
+    scores = trainer.evaluate(Xd, yd)
+    assert scores["loss"] == pytest.approx(Trainer(reference, SGD()).evaluate(X, y)["loss"])
+    net.to(np)
+    _assert_close(_host_arrays(net), _host_arrays(reference))
+
+
 def test_predict_checks_device_data() -> None:
     net = _dense().to(xs, DEVICE)
     bad = xs.asarray(np.array([[np.nan] * 6]), device=DEVICE)

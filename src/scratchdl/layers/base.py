@@ -79,9 +79,10 @@ class Layer(RecordsArguments):
         except (TypeError, RuntimeError) as err:
             if isinstance(self.input_, np.ndarray) or operation is None:
                 raise
+            library = getattr(backend.namespace(self.input_), "__name__", "these")
             raise TypeError(
-                f"{self.name}: {operation.name} failed on {type(input_).__module__} arrays: "
-                f"{err}. An operation written with NumPy functions (np.tanh) runs on NumPy "
+                f"{self.name}: {operation.name} failed on {library} arrays: "
+                f"{str(err).rstrip('.')}. An operation written with NumPy functions (np.tanh) runs on NumPy "
                 "arrays only; to run it on other array libraries write it with "
                 "xp = scratchdl.backend.namespace(x) and xp.tanh"
             ) from err

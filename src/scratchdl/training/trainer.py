@@ -436,8 +436,10 @@ class Trainer:
     def _check_data(
         self, x_name: str, y_name: str, X: Any, y: Any
     ) -> tuple[np.ndarray, np.ndarray]:
-        X = check_array(f"Trainer: {x_name}", X)
-        y = check_array(f"Trainer: {y_name}", y)
+        # training data lives on the host (each batch is moved to the network's backend);
+        # arrays of another library are copied here once
+        X = check_array(f"Trainer: {x_name}", to_numpy(X))
+        y = check_array(f"Trainer: {y_name}", to_numpy(y))
         if X.ndim < 2:
             raise ShapeError(
                 f"Trainer: {x_name} must have shape (examples, features, ...), received {X.shape}"
