@@ -1,12 +1,20 @@
 """How many BLAS threads the training loop uses.
 
-Measured on the 2-core machines here (2026-11-28, OpenBLAS 0.3.31, float32, one
-(batch x 784) @ (784 x 89) product plus its weight gradient): two threads took 1.13x,
-0.97x and 1.28x the time of one at batches of 1, 4 and 8, but only 0.58x-0.83x at
-batches of 16 to 128. So ``"auto"`` uses one thread for batches of at most 8 rows and
-leaves BLAS alone otherwise. (An earlier measurement, reported in the issue that asked for
-this rule, found one thread faster at batch 60; `bench/mlp.py` times both, so rerun it
-before changing this rule.)
+``"auto"`` (the default) uses one BLAS thread for batches of at most 512 rows and leaves
+BLAS alone above that (evaluation runs in batches of 1000). Measured on the 2-core
+machines here (2026-12-02, OpenBLAS 0.3.31, float32), with the machine quiet and beside
+one busy core (another program spinning):
+
+- a (rows x 784) @ (784 x 256) product, two threads' time / one thread's: 0.83, 0.58,
+  0.55, 0.47 at 60, 256, 1000 and 4096 rows when quiet, but 2.03, 1.26, 0.81 and 0.55
+  beside the busy core: at training sizes OpenBLAS's threads wait for each other;
+- one epoch of the book's MNIST MLP (batch 60) through `Trainer.fit`: one thread 0.61 s
+  quiet and 0.58-0.61 s busy; two threads 0.69-0.71 s quiet and 1.65-2.13 s busy;
+- the modern small CNN (batch 64, 3,000 images): one thread 1.50 s quiet and 1.45-1.50 s
+  busy; two threads 1.31-1.33 s quiet and 2.82-2.84 s busy.
+
+One thread costs the CNN 13% on a quiet machine and saves it a factor of two beside any
+other busy program, as on a reader's laptop; pass ``blas_threads=2`` (or None) to use more.
 The rule is fixed, not timed at run time, because BLAS results can differ in the last bit
 between thread counts and the same seed must give the same result. Thread control needs
 the optional `threadpoolctl` package; without it every setting behaves like None.
@@ -20,7 +28,7 @@ from collections.abc import Iterator
 import numpy as np
 
 #: Batches at most this large train with one BLAS thread under ``"auto"``.
-AUTO_SINGLE_THREAD_MAX_BATCH = 8
+AUTO_SINGLE_THREAD_MAX_BATCH = 512
 
 
 def check_setting(setting: int | str | None) -> int | str | None:

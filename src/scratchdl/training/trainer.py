@@ -47,7 +47,8 @@ class Trainer:
         metrics: names (``"accuracy"``, ``"mae"``, ``"rmse"``, ``"r2"``) or functions
             ``f(y_true, y_pred)``, computed on the validation data at every evaluation.
         blas_threads: BLAS threads during `fit` and `evaluate`: ``"auto"`` (the default)
-            uses one thread for batches of at most 8 rows and leaves BLAS alone otherwise
+            uses one thread for batches of at most 512 rows (robust beside a busy core)
+            and leaves BLAS alone for larger ones
             (see `scratchdl.training.threads`), an integer sets it, None leaves BLAS alone.
             Needs threadpoolctl; without it the setting is ignored.
         distributed: data-parallel training over MPI (run under ``mpiexec -n N``; see
