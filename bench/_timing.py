@@ -7,6 +7,7 @@ import platform
 import statistics
 import time
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from threadpoolctl import threadpool_info
@@ -32,3 +33,122 @@ def machine() -> str:
         f"{p['internal_api']} {p['version']}" for p in threadpool_info() if p["user_api"] == "blas"
     )
     return f"{time.strftime('%Y-%m-%d')} | {platform.machine()}, {os.cpu_count()} cores | numpy {np.__version__} ({blas})"
+
+
+# --- the GEMM floor: the matrix products of a training step, timed alone -------------------
+
+
+def step_gemms(layers: list) -> list[tuple[tuple[int, int], tuple[int, int], bool, bool, Any]]:
+    """The matrix products one training step makes, read off `layers` after a forward and
+    backward pass: ``(a shape, b shape, a transposed, b transposed, dtype)`` for each, with
+    the logical shapes of ``a @ b`` and the layouts the operations use (a transposed
+    operand is the transpose of a contiguous array, as ``x.T @ g`` is). An operation whose input gradient was not computed
+    (the first of a network) contributes no input-gradient product."""
+    from scratchdl import ops
+
+    gemms = []
+    for layer in layers:
+        for op in layer.operations:
+            need_dx = getattr(op, "input_grad", None) is not None
+            if isinstance(op, ops.WeightMultiply):
+                k, n = op.param.shape
+                m = int(np.prod(op.input_.shape[:-1]))
+                dt = op.param.dtype
+                gemms += [((m, k), (k, n), False, False, dt), ((k, m), (m, n), True, False, dt)]
+                if need_dx:
+                    gemms.append(((m, n), (n, k), False, True, dt))
+            elif isinstance(op, ops.Conv2DOperation):
+                f = op.param.shape[0]
+                ckk, npix = op._cols.shape
+                dt = op.param.dtype
+                gemms += [((f, ckk), (ckk, npix), False, False, dt),
+                          ((f, npix), (npix, ckk), False, True, dt)]  # fmt: skip
+                if need_dx:
+                    gemms.append(((ckk, f), (f, npix), True, False, dt))
+            elif isinstance(op, (ops.RNNOperation, ops.LSTMOperation, ops.GRUOperation)):
+                b, t, feat = op.input_.shape
+                hidden, gh = op.weights[1].shape
+                dt = op.weights[0].dtype
+                gemms.append(((b * t, feat), (feat, gh), False, False, dt))  # x W_x
+                gemms += [((b, hidden), (hidden, gh), False, False, dt)] * t  # h W_h per step
+                gemms += [((b, gh), (gh, hidden), False, True, dt)] * t  # d(h) per step
+                gemms += [((hidden, b * t), (b * t, gh), True, False, dt),  # d W_h
+                          ((feat, b * t), (b * t, gh), True, False, dt)]  # d W_x  # fmt: skip
+                if need_dx:
+                    gemms.append(((b * t, gh), (gh, feat), False, True, dt))
+    return gemms
+
+
+def gemm_flops(gemms: list) -> float:
+    """Floating-point operations of `gemms` (2·m·n·k each)."""
+    return sum(2.0 * a[0] * a[1] * b[1] for a, b, *_ in gemms)  # logical shapes (m, k) (k, n)
+
+
+def time_gemms(gemms: list, threads: int, repeats: int = 5) -> float:
+    """Median seconds to run `gemms` once each, alone, with `threads` BLAS threads, on
+    random arrays of the same shapes, layouts and dtypes."""
+    from threadpoolctl import threadpool_limits
+
+    rng = np.random.default_rng(0)
+    pairs = []
+    for a, b, ta, tb, dt in gemms:
+        x = rng.random(a, dtype=np.float32).astype(dt)
+        y = rng.random(b, dtype=np.float32).astype(dt)
+        pairs.append(
+            (np.ascontiguousarray(x.T).T if ta else x, np.ascontiguousarray(y.T).T if tb else y)
+        )
+    times = []
+    with threadpool_limits(threads, user_api="blas"):
+        for x, y in pairs[:8]:
+            x @ y  # warm-up
+        for _ in range(repeats):
+            start = time.perf_counter()
+            for x, y in pairs:
+                x @ y
+            times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def per_operation_split(run: Callable[[], object]) -> dict[str, list[float]]:
+    """Seconds in each operation class's forward and backward while `run()` runs."""
+    from collections import defaultdict
+
+    from scratchdl import Operation
+
+    totals: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
+    forward, backward = Operation.forward, Operation.backward
+
+    def timed_forward(self, input_, inference=False):  # type: ignore[no-untyped-def]
+        start = time.perf_counter()
+        out = forward(self, input_, inference)
+        totals[type(self).__name__][0] += time.perf_counter() - start
+        return out
+
+    def timed_backward(self, output_grad, need_input_grad=True):  # type: ignore[no-untyped-def]
+        start = time.perf_counter()
+        out = backward(self, output_grad, need_input_grad)
+        totals[type(self).__name__][1] += time.perf_counter() - start
+        return out
+
+    Operation.forward, Operation.backward = timed_forward, timed_backward  # type: ignore[method-assign]
+    try:
+        run()
+    finally:
+        Operation.forward, Operation.backward = forward, backward  # type: ignore[method-assign]
+    return dict(totals)
+
+
+def print_split(
+    split: dict[str, list[float]], unit: float = 1.0, label: str = "s", whole: float | None = None
+) -> None:
+    """The split as a table, largest share first; with `whole` (the seconds of the run it
+    was measured in), also how much of the run the operations were."""
+    total = sum(f + b for f, b in split.values()) or 1.0
+    for name, (f, b) in sorted(split.items(), key=lambda kv: -sum(kv[1])):
+        share = 100 * (f + b) / total
+        print(f"  {name:<18} {f * unit:7.3f} / {b * unit:7.3f} {label}   {share:4.1f}%")
+    if whole:
+        print(
+            f"  operations: {total * unit:.3f} {label} of the run's {whole * unit:.3f} {label} "
+            "(the rest: the loss, the optimizer, the loop)"
+        )

@@ -8,8 +8,9 @@ ReLU, dense 10, Adam 1e-3, batch 64. float32, 60,000 images unless ``--rows``.
     python bench/cnn.py [--model book|modern] [--repeats 3] [--rows 60000]
 
 Prints the median seconds per epoch (configurations interleaved), with 1 and 2 BLAS
-threads, PyTorch's time for the same model and loop, a forward/backward split per
-operation, and the peak memory of one epoch (tracemalloc, which sees NumPy's arrays).
+threads, PyTorch's time for the same model and loop, the GEMM floor (the epoch's matrix
+products timed alone) with the GFLOP/s achieved and the ratio to it, a forward/backward
+split per operation, and the peak memory of one epoch (tracemalloc, which sees NumPy's arrays).
 """
 
 from __future__ import annotations
@@ -17,11 +18,18 @@ from __future__ import annotations
 import argparse
 import time
 import tracemalloc
-from collections import defaultdict
 from collections.abc import Callable
 
 import numpy as np
-from _timing import interleaved, machine
+from _timing import (
+    gemm_flops,
+    interleaved,
+    machine,
+    per_operation_split,
+    print_split,
+    step_gemms,
+    time_gemms,
+)
 from threadpoolctl import threadpool_limits
 
 from scratchdl import (
@@ -32,7 +40,6 @@ from scratchdl import (
     Linear,
     MaxPool2D,
     NeuralNetwork,
-    Operation,
     ReLU,
     SGDMomentum,
     SoftmaxCrossEntropy,
@@ -142,29 +149,15 @@ def torch_epoch(threads: int) -> Callable[[np.ndarray, np.ndarray], float] | Non
     return run
 
 
-def per_operation_split(X: np.ndarray, y: np.ndarray, threads: int) -> dict[str, list[float]]:
-    """Seconds in each operation's forward and backward over one pass through X."""
-    totals: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
-    forward, backward = Operation.forward, Operation.backward
-
-    def timed_forward(self, input_, inference=False):  # type: ignore[no-untyped-def]
-        start = time.perf_counter()
-        out = forward(self, input_, inference)
-        totals[repr(self).split("(")[0]][0] += time.perf_counter() - start
-        return out
-
-    def timed_backward(self, output_grad, need_input_grad=True):  # type: ignore[no-untyped-def]
-        start = time.perf_counter()
-        out = backward(self, output_grad, need_input_grad)
-        totals[repr(self).split("(")[0]][1] += time.perf_counter() - start
-        return out
-
-    Operation.forward, Operation.backward = timed_forward, timed_backward  # type: ignore[method-assign]
-    try:
-        scratchdl_epoch(threads)(X, y)
-    finally:
-        Operation.forward, Operation.backward = forward, backward  # type: ignore[method-assign]
-    return dict(totals)
+def gemm_floor(X: np.ndarray, y: np.ndarray, threads: int) -> tuple[float, float]:
+    """(seconds, GFLOP) of one epoch's matrix products alone: the products of one full
+    batch, timed alone, times the number of batches (the last, partial, as a fraction)."""
+    make, _, batch = MODELS[MODEL]
+    net = make()
+    net.train_batch(X[:batch], y[:batch])
+    gemms = step_gemms(net.layers)
+    scale = len(X) / batch
+    return time_gemms(gemms, threads) * scale, gemm_flops(gemms) * scale / 1e9
 
 
 def main() -> None:
@@ -204,12 +197,21 @@ def main() -> None:
         target = {"book": 0.7, "modern": 1.0}[MODEL]  # the speed issue's targets
         print(f"  best scratchdl / best torch: {ours / best_torch:.2f}   (target <= {target})")
 
+    print("\nthe GEMM floor (the epoch's matrix products alone, same shapes and layouts):")
+    for threads in (1, 2):
+        floor, gflop = gemm_floor(X, y, threads)
+        fit = med[f"scratchdl Trainer.fit [{threads}t]"]
+        print(
+            f"  [{threads}t] {floor:6.2f} s for {gflop:.0f} GFLOP ({gflop / floor:5.1f} GFLOP/s); "
+            f"Trainer.fit achieves {gflop / fit:5.1f} GFLOP/s, {fit / floor:.2f}x the floor"
+        )
+
     with threadpool_limits(1, user_api="blas"):
-        split = per_operation_split(X, y, 1)
-    total = sum(f + b for f, b in split.values())
+        start = time.perf_counter()
+        split = per_operation_split(lambda: scratchdl_epoch(1)(X, y))
+        whole = time.perf_counter() - start
     print("\nper operation, 1 thread (forward / backward seconds):")
-    for name, (f, b) in sorted(split.items(), key=lambda kv: -sum(kv[1])):
-        print(f"  {name:<18} {f:6.2f} / {b:6.2f}   {100 * (f + b) / total:4.1f}%")
+    print_split(split, whole=whole)
 
     tracemalloc.start()
     scratchdl_epoch(1)(X, y)

@@ -5,7 +5,8 @@ inputs as the book's chapter 6 feeds them), float32, against torch.nn.LSTM when 
 
 For sequences of 25 and 100 steps, prints the median seconds of one forward + backward
 pass through the LSTM layer alone (configurations interleaved), with 1 and 2 BLAS threads,
-and the ratio to PyTorch's best.
+the ratio to PyTorch's best, the GEMM floor (the pass's matrix products timed alone, same
+shapes and layouts) and the time split between forward and backward.
 """
 
 from __future__ import annotations
@@ -14,7 +15,15 @@ import argparse
 from collections.abc import Callable
 
 import numpy as np
-from _timing import interleaved, machine
+from _timing import (
+    gemm_flops,
+    interleaved,
+    machine,
+    per_operation_split,
+    print_split,
+    step_gemms,
+    time_gemms,
+)
 from threadpoolctl import threadpool_limits
 
 from scratchdl import LSTM
@@ -98,6 +107,24 @@ def main() -> None:
             print(
                 f"  best scratchdl / best torch: {best_ours / min(torch_times):.2f}   (target <= 2)"
             )
+        layer = LSTM(HIDDEN, return_sequences=True)
+        layer.rng = np.random.default_rng(0)
+        layer.forward(x)
+        layer.backward(np.ones((BATCH, steps, HIDDEN), np.float32))
+        gemms = step_gemms([layer])
+        gflop = gemm_flops(gemms) / 1e9
+        for t in (1, 2):
+            floor = time_gemms(gemms, t, repeats=max(args.repeats, 5))
+            ours_t = med[f"scratchdl [{t}t]"]
+            print(
+                f"  GEMM floor [{t}t] {floor * 1000:6.1f} ms for {gflop:.2f} GFLOP "
+                f"({gflop / floor:5.1f} GFLOP/s): scratchdl {ours_t / floor:.2f}x the floor"
+            )
+        run = ours(x)
+        with threadpool_limits(1, user_api="blas"):
+            split = per_operation_split(run)
+        print("  per operation, 1 thread (forward / backward ms):")
+        print_split(split, 1000, "ms")
 
 
 if __name__ == "__main__":

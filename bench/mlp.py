@@ -13,7 +13,9 @@ that machine noise spreads over all of them):
     scratchdl Trainer.fit, momentum the whole fit path: shuffling, callbacks, progress bar
     torch, momentum                 the same model and loop in PyTorch (if installed)
 
-each with 1 and 2 BLAS threads (threadpoolctl), and the ratios the issues ask for.
+each with 1 and 2 BLAS threads (threadpoolctl), and the ratios the issues ask for; then
+the GEMM floor (the epoch's matrix products timed alone, same shapes and layouts) with the
+ratio of each loop to it, and a forward/backward split per operation.
 Uses MNIST from $SCRATCHDL_DATA when present, random pixels otherwise (same shapes).
 """
 
@@ -21,10 +23,19 @@ from __future__ import annotations
 
 import argparse
 import io
+import time
 from collections.abc import Callable
 
 import numpy as np
-from _timing import interleaved, machine
+from _timing import (
+    gemm_flops,
+    interleaved,
+    machine,
+    per_operation_split,
+    print_split,
+    step_gemms,
+    time_gemms,
+)
 from threadpoolctl import threadpool_limits
 
 from scratchdl import (
@@ -224,7 +235,7 @@ def main() -> None:
     print(
         "\nthreads: Trainer.fit 2 threads / 1 thread "
         f"{med['scratchdl Trainer.fit, momentum [2t]'] / med['scratchdl Trainer.fit, momentum [1t]']:.2f} "
-        "(blas_threads='auto' leaves BLAS alone at batch 60: 2 threads here)"
+        "(blas_threads='auto' uses 1 thread at batch 60)"
     )
     if "torch, momentum [1t]" in med:
         best_torch = min(med["torch, momentum [1t]"], med["torch, momentum [2t]"])
@@ -232,6 +243,29 @@ def main() -> None:
             med["scratchdl Trainer.fit, momentum [1t]"], med["scratchdl Trainer.fit, momentum [2t]"]
         )
         print(f"best scratchdl Trainer.fit / best torch: {best_ours / best_torch:.3f}")
+
+    net = make_net()
+    net.train_batch(X[:BATCH], y[:BATCH])
+    gemms = step_gemms(net.layers)
+    scale = len(X) / BATCH
+    gflop = gemm_flops(gemms) * scale / 1e9
+    print("\nthe GEMM floor (the epoch's matrix products alone, same shapes and layouts):")
+    for t in (1, 2):
+        floor = time_gemms(gemms, t, repeats=51) * scale
+        fit = med[f"scratchdl Trainer.fit, momentum [{t}t]"]
+        loop = med[f"numpy loop, SGD [{t}t]"]
+        print(
+            f"  [{t}t] {floor:6.3f} s for {gflop:.1f} GFLOP ({gflop / floor:5.1f} GFLOP/s); "
+            f"Trainer.fit {fit / floor:.2f}x the floor (target <= 2.5), "
+            f"the NumPy loop {loop / floor:.2f}x"
+        )
+
+    with threadpool_limits(1, user_api="blas"):
+        start = time.perf_counter()
+        split = per_operation_split(lambda: scratchdl_fit(1)(X, y, order))
+        whole = time.perf_counter() - start
+    print("\nper operation, 1 thread (forward / backward seconds):")
+    print_split(split, whole=whole)
 
 
 if __name__ == "__main__":
