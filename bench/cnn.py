@@ -149,6 +149,25 @@ def torch_epoch(threads: int) -> Callable[[np.ndarray, np.ndarray], float] | Non
     return run
 
 
+def compile_kernels() -> str:
+    """Say whether the compiled kernels (scratchdl[fast]) are in use, and what their first
+    use cost in this process (compiling, or loading numba's disk cache)."""
+    from scratchdl import backend
+
+    if backend.fast_kernels() is None:
+        return "compiled kernels: off (numba not installed, or SCRATCHDL_FAST=0)"
+    import numba
+
+    start = time.perf_counter()
+    for dtype in (np.float32, np.float64):
+        pool = MaxPool2D(2)
+        pool.backward(pool.forward(np.zeros((1, 1, 2, 2), dtype)))
+    return (
+        f"compiled kernels: numba {numba.__version__}, first use {time.perf_counter() - start:.2f} s "
+        "(compiling, or numba's disk cache), not in the times below"
+    )
+
+
 def gemm_floor(X: np.ndarray, y: np.ndarray, threads: int) -> tuple[float, float]:
     """(seconds, GFLOP) of one epoch's matrix products alone: the products of one full
     batch, timed alone, times the number of batches (the last, partial, as a fraction)."""
@@ -172,6 +191,7 @@ def main() -> None:
     global MODEL
     MODEL = args.model
     X, y, source = load(args.rows)
+    kernels = compile_kernels()
 
     configs: dict[str, Callable] = {}
     for threads in (1, 2):
@@ -183,6 +203,7 @@ def main() -> None:
         {name: (lambda fn=fn: fn(X, y)) for name, fn in configs.items()}, args.repeats
     )
     print(machine())
+    print(kernels)
     print(
         f"{args.model} CNN, one epoch of {len(X)} images ({source}), batch {MODELS[args.model][2]}, float32, median of {args.repeats}\n"
     )

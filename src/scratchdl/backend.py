@@ -16,11 +16,17 @@ each with a NumPy fast path and a generic path:
   every backend.
 
 `array-api-compat` is imported only when a non-NumPy array is first seen.
+
+Compiled kernels (``pip install 'scratchdl[fast]'``, numba) replace a few chains of NumPy
+passes on NumPy arrays, each tested against the NumPy code it replaces, which stays the
+reference: `fast_kernels` says whether they are in use (``SCRATCHDL_FAST=0`` or
+`set_fast` turns them off). They compile on first use and are cached on disk.
 """
 
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -29,7 +35,9 @@ import numpy as np
 
 __all__ = [
     "assign",
+    "col2im",
     "copy",
+    "fast_kernels",
     "host_dtype",
     "im2col",
     "is_array",
@@ -39,6 +47,7 @@ __all__ = [
     "pad_images",
     "resolve",
     "scatter_add_rows",
+    "set_fast",
     "to_device",
     "to_numpy",
     "window_slices",
@@ -252,6 +261,14 @@ def im2col(x: Any, kernel: tuple[int, int], stride: int, pad: Padding) -> tuple[
     Row (c, i, j) holds offset (i, j) of channel c for every output pixel of every image."""
     n, c = x.shape[:2]
     kh, kw = kernel
+    kernels = fast_kernels() if type(x) is np.ndarray and x.dtype in _FLOATS else None
+    if kernels is not None:  # scratchdl[fast]: one compiled pass, the same matrix
+        top, bottom, left, right = pad
+        ho = (x.shape[2] + top + bottom - kh) // stride + 1
+        wo = (x.shape[3] + left + right - kw) // stride + 1
+        cols = np.empty((c * kh * kw, n, ho, wo), dtype=x.dtype)
+        kernels.im2col(x, kh, kw, stride, top, left, cols)
+        return cols.reshape(c * kh * kw, n * ho * wo), ho, wo
     if isinstance(x, np.ndarray):
         view = windows(x, kernel, stride, pad)
         ho, wo = view.shape[2:4]
@@ -261,6 +278,41 @@ def im2col(x: Any, kernel: tuple[int, int], stride: int, pad: Padding) -> tuple[
     slices, ho, wo = window_slices(pad_images(x, pad, 0.0), kernel, stride)
     stacked = xp.stack([xp.permute_dims(s, (1, 0, 2, 3)) for s in slices], axis=1)
     return xp.reshape(stacked, (c * kh * kw, n * ho * wo)), ho, wo
+
+
+def col2im(
+    grad_cols: Any,
+    input_shape: tuple[int, ...],
+    kernel: tuple[int, int],
+    stride: int,
+    pad: Padding,
+    out_size: tuple[int, int],
+) -> Any:
+    """The adjoint of `im2col`: (C·kh·kw, N·Ho·Wo) gradients back to an (N, C, H, W) input
+    gradient, adding each window's share at its place (kh·kw strided additions, or one
+    compiled pass with ``scratchdl[fast]``, with the same bits)."""
+    xp = namespace(grad_cols)
+    n, c, h, w = input_shape
+    kh, kw = kernel
+    ho, wo = out_size
+    top, bottom, left, right = pad
+    shape = (c, n, h + top + bottom, w + left + right)
+    kernels = None
+    if type(grad_cols) is np.ndarray and grad_cols.dtype in _FLOATS:
+        kernels = fast_kernels()
+    if kernels is not None:
+        padded = np.zeros(shape, dtype=grad_cols.dtype)
+        cols = np.ascontiguousarray(grad_cols).reshape(c * kh * kw, n, ho, wo)
+        kernels.col2im(cols, kh, kw, stride, padded)
+    else:
+        grad_windows = xp.reshape(grad_cols, (c, kh, kw, n, ho, wo))
+        padded = xp.zeros(shape, dtype=grad_cols.dtype, device=device_of(grad_cols))
+        for i in range(kh):
+            for j in range(kw):
+                rows = slice(i, i + stride * (ho - 1) + 1, stride)
+                cols_ = slice(j, j + stride * (wo - 1) + 1, stride)
+                padded[:, :, rows, cols_] += grad_windows[:, i, j, ...]
+    return xp.permute_dims(padded[:, :, top : top + h, left : left + w], (1, 0, 2, 3))
 
 
 def scatter_windows(
@@ -315,3 +367,53 @@ def scatter_add_rows(shape: tuple[int, int], ids: Any, values: Any) -> Any:
 def smallest_normal(dtype: Any) -> float:
     """The smallest positive normal number of floating `dtype` (any library)."""
     return float(np.finfo(host_dtype(dtype)).smallest_normal)
+
+
+# --- compiled kernels (scratchdl[fast]) -------------------------------------------------------
+
+_fast: dict[str, Any] = {}
+
+
+def set_fast(enabled: bool) -> None:
+    """Use the compiled kernels when numba is installed (True, the default unless
+    ``SCRATCHDL_FAST=0``), or only the NumPy code (False)."""
+    _fast["enabled"] = bool(enabled)
+
+
+def fast_kernels() -> Any:
+    """The compiled kernels module, or None: numba not installed, or turned off."""
+    enabled = _fast.get("enabled")
+    if enabled is None:
+        enabled = _fast["enabled"] = os.environ.get("SCRATCHDL_FAST", "1") != "0"
+    if not enabled:
+        return None
+    if "module" not in _fast:
+        try:
+            from scratchdl import _kernels
+        except ImportError:  # numba is not installed: the NumPy code runs
+            _kernels = None  # type: ignore[assignment]
+        _fast["module"] = _kernels
+    return _fast["module"]
+
+
+def max_pool_2x2(x: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """(max over the 2×2 tiles, offset of each tile's first maximum) of a floating NumPy
+    (N, C, H, W) array through the compiled kernel, or None when it does not apply."""
+    kernels = fast_kernels()
+    if kernels is None or type(x) is not np.ndarray or x.dtype not in _FLOATS:
+        return None
+    n, c, h, w = x.shape
+    out = np.empty((n, c, h // 2, w // 2), dtype=x.dtype)
+    which = np.empty(out.shape, dtype=np.uint8)
+    kernels.max_pool_2x2(x, out, which)
+    return out, which
+
+
+def max_pool_2x2_backward(grad: np.ndarray, which: np.ndarray, shape: tuple) -> np.ndarray:
+    """The input gradient of `max_pool_2x2`: each tile's gradient at its winner."""
+    out = np.empty(shape, dtype=grad.dtype)
+    fast_kernels().max_pool_2x2_backward(np.ascontiguousarray(grad), which, out)
+    return out
+
+
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))

@@ -5,14 +5,15 @@ Forward: the padded input's k×k windows are taken as a strided view
 the (F, C·kh·kw) filter matrix. Backward: the filter gradient is one more product with
 that matrix; the input gradient multiplies the output gradient by the filters and adds the
 kh·kw slices back into place with one strided, vectorised addition per kernel offset
-(no `np.add.at`, no loop over examples or pixels).
+(`backend.col2im`: no `np.add.at`, no loop over examples or pixels). With
+``scratchdl[fast]`` both copies are one compiled pass each, with the same bits.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from scratchdl.backend import device_of, im2col, namespace, scatter_windows, windows
+from scratchdl.backend import col2im, im2col, namespace, scatter_windows, windows
 from scratchdl.core import ParamOperation, ShapeError
 
 __all__ = [
@@ -130,23 +131,10 @@ class Conv2DOperation(ParamOperation):
 
     def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
         xp = namespace(output_grad)
-        f, c, kh, kw = self.param.shape
-        n, _, ho, wo = output_grad.shape
+        f, _, kh, kw = self.param.shape
+        ho, wo = output_grad.shape[2:]
         grad_cols = xp.reshape(self.param, (f, -1)).T @ self._grad2d  # (C*kh*kw, N*Ho*Wo)
-        grad_windows = xp.reshape(grad_cols, (c, kh, kw, n, ho, wo))
-        _, _, h, w = self.input_.shape
-        top, bottom, left, right = self._pad
-        s = self.stride
-        padded = xp.zeros(
-            (c, n, h + top + bottom, w + left + right),
-            dtype=grad_cols.dtype,
-            device=device_of(grad_cols),
-        )
-        for i in range(kh):
-            for j in range(kw):
-                rows, cols = slice(i, i + s * (ho - 1) + 1, s), slice(j, j + s * (wo - 1) + 1, s)
-                padded[:, :, rows, cols] += grad_windows[:, i, j, ...]
-        return xp.permute_dims(padded[:, :, top : top + h, left : left + w], (1, 0, 2, 3))
+        return col2im(grad_cols, self.input_.shape, (kh, kw), self.stride, self._pad, (ho, wo))
 
     def __repr__(self) -> str:
         f, c, kh, kw = self.param.shape

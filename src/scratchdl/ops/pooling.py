@@ -6,6 +6,8 @@ import numpy as np
 
 from scratchdl.backend import (
     device_of,
+    max_pool_2x2,
+    max_pool_2x2_backward,
     namespace,
     pad_images,
     scatter_windows,
@@ -92,11 +94,20 @@ class MaxPool2D(_Pool):
     Windows that do not overlap and need no padding (stride = kernel, the usual 2×2) take a
     fast path: the maximum of kh·kw strided slices, and a backward pass that writes each
     slice's share in place — no window copies, no one-hot scatter. Both paths give the same
-    values and gradients, ties included."""
+    values and gradients, ties included. With ``scratchdl[fast]`` (numba), 2×2 tiles of
+    NumPy arrays go through one compiled loop each way (`scratchdl.backend.max_pool_2x2`),
+    which gives the same bits again."""
 
     def _output(self, inference: bool) -> np.ndarray:
         xp = namespace(self.input_)
+        self._which = None
         if self._tiles():
+            if self.kernel_size == (2, 2):
+                compiled = max_pool_2x2(self.input_)  # scratchdl[fast]; None without it
+                if compiled is not None:
+                    out, self._which = compiled
+                    self._argmax = None
+                    return out
             slices = self._slices(self.input_)
             self._argmax = None
             if xp is not np:
@@ -117,6 +128,8 @@ class MaxPool2D(_Pool):
     def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
         xp = namespace(output_grad)
         kh, kw = self.kernel_size
+        if self._which is not None:  # the compiled 2×2 kernel's winners
+            return max_pool_2x2_backward(output_grad, self._which, self.input_.shape)
         if self._argmax is None:  # the fast path: the first slice equal to the maximum wins
             grad = xp.zeros_like(self.input_, dtype=output_grad.dtype)
             taken = xp.zeros(output_grad.shape, dtype=xp.bool, device=device_of(output_grad))

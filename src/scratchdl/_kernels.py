@@ -1,0 +1,120 @@
+"""Compiled kernels (numba), used through `scratchdl.backend` when ``scratchdl[fast]`` is
+installed. Each replaces a chain of NumPy passes by one loop, and gives the bits of the
+NumPy code it replaces (tests compare them). Single-threaded on purpose: a parallel loop
+beside a busy core waits for it, as BLAS threads do (see `training/threads.py`).
+
+Only `backend` imports this module, and only when numba imports.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+#: `max_pool_2x2` marks a window holding NaN with this: its output is NaN, its gradient 0.
+NO_WINNER = 255
+
+
+@numba.njit(cache=True, nogil=True)
+def max_pool_2x2(x: np.ndarray, out: np.ndarray, which: np.ndarray) -> None:  # pragma: no cover
+    """Max over the 2×2 tiles of (N, C, H, W) `x` into `out`, and in `which` the offset
+    (0-3, row-major) of the first maximum of each tile, as the NumPy path picks it."""
+    n, c = x.shape[:2]
+    ho, wo = out.shape[2:]
+    for p in range(n * c):
+        i, j = p // c, p % c
+        plane, target, index = x[i, j], out[i, j], which[i, j]
+        for r in range(ho):
+            top, bottom = plane[2 * r], plane[2 * r + 1]
+            for s in range(wo):
+                a, b, d, e = top[2 * s], top[2 * s + 1], bottom[2 * s], bottom[2 * s + 1]
+                best, k = a, 0
+                if b > best:
+                    best, k = b, 1
+                if d > best:
+                    best, k = d, 2
+                if e > best:
+                    best, k = e, 3
+                total = a + b + d + e  # NaN if a value is NaN (or +inf meets -inf)
+                if total != total and (a != a or b != b or d != d or e != e):
+                    best, k = np.nan, NO_WINNER  # as np.maximum: NaN, and no winner
+                target[r, s] = best
+                index[r, s] = k
+
+
+@numba.njit(cache=True, nogil=True)
+def max_pool_2x2_backward(
+    grad: np.ndarray, which: np.ndarray, out: np.ndarray
+) -> None:  # pragma: no cover
+    """Write each tile's gradient to its winner in (N, C, H, W) `out`, zeros elsewhere
+    (rows and columns beyond the last whole tile too)."""
+    n, c = out.shape[:2]
+    h, w = out.shape[2:]
+    ho, wo = grad.shape[2:]
+    for p in range(n * c):
+        i, j = p // c, p % c
+        g, index, plane = grad[i, j], which[i, j], out[i, j]
+        for r in range(ho):
+            top, bottom = plane[2 * r], plane[2 * r + 1]
+            grow, krow = g[r], index[r]
+            for s in range(wo):
+                v, k = grow[s], krow[s]
+                top[2 * s] = v if k == 0 else 0.0
+                top[2 * s + 1] = v if k == 1 else 0.0
+                bottom[2 * s] = v if k == 2 else 0.0
+                bottom[2 * s + 1] = v if k == 3 else 0.0
+            for s in range(2 * wo, w):
+                top[s] = 0.0
+                bottom[s] = 0.0
+        for r in range(2 * ho, h):
+            plane[r, :] = 0.0
+
+
+@numba.njit(cache=True, nogil=True)
+def im2col(
+    x: np.ndarray, kh: int, kw: int, stride: int, top: int, left: int, out: np.ndarray
+) -> None:  # pragma: no cover
+    """The channels-major im2col matrix of (N, C, H, W) `x`, zero-padded by `top` rows and
+    `left` columns (and as many at the far edges as the output needs) into `out`, the
+    (C·kh·kw, N, Ho, Wo) im2col matrix: row (c, i, j) holds offset (i, j) of channel c for
+    every output pixel of every image."""
+    n, c, h, w = x.shape
+    ho, wo = out.shape[2], out.shape[3]
+    for ch in range(c):
+        for i in range(kh):
+            for j in range(kw):
+                row = out[(ch * kh + i) * kw + j]
+                for b in range(n):
+                    plane, target = x[b, ch], row[b]
+                    for r in range(ho):
+                        y = i + r * stride - top
+                        line = target[r]
+                        if y < 0 or y >= h:
+                            line[:] = 0.0
+                            continue
+                        source = plane[y]
+                        for s in range(wo):
+                            col = j + s * stride - left
+                            line[s] = source[col] if 0 <= col < w else 0.0
+
+
+@numba.njit(cache=True, nogil=True)
+def col2im(
+    cols: np.ndarray, kh: int, kw: int, stride: int, out: np.ndarray
+) -> None:  # pragma: no cover
+    """The adjoint of `im2col`, from (C·kh·kw, N, Ho, Wo) `cols` into the zeroed, padded
+    (C, N, Hp, Wp) `out`: each column
+    entry is added at its place; every element sums its terms in kernel-offset order (i, j),
+    as the NumPy loop of strided additions does, so the bits are the same."""
+    c, n = out.shape[:2]
+    ho, wo = cols.shape[2], cols.shape[3]
+    for ch in range(c):
+        for i in range(kh):
+            for j in range(kw):
+                row = cols[(ch * kh + i) * kw + j]
+                for b in range(n):
+                    source, plane = row[b], out[ch, b]
+                    for r in range(ho):
+                        line, target = source[r], plane[i + r * stride]
+                        for s in range(wo):
+                            target[j + s * stride] += line[s]

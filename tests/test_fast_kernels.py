@@ -1,0 +1,143 @@
+"""The compiled kernels (scratchdl[fast], numba) give the bits of the NumPy code they replace.
+
+The NumPy code stays the reference: each case runs with the kernels off and on and
+compares outputs and gradients exactly, ties, NaN, infinities, odd sizes and strided
+inputs included, and the kernel path is gradient-checked on its own.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from scratchdl import MaxPool2D, backend, gradcheck
+
+pytest.importorskip("numba")
+
+
+@pytest.fixture
+def fast_off():
+    """Run the NumPy reference for the duration of a `with`-less block (restored after)."""
+    yield lambda on: backend.set_fast(on)
+    backend.set_fast(os.environ.get("SCRATCHDL_FAST", "1") != "0")
+
+
+def both(x: np.ndarray, g_seed: int, switch) -> tuple[list, list]:
+    results = []
+    for on in (False, True):
+        switch(on)
+        op = MaxPool2D(2)
+        out = op.forward(x)
+        g = np.random.default_rng(g_seed).standard_normal(out.shape).astype(x.dtype)
+        results.append((out, op.backward(g), op._which is not None))
+    assert not results[0][2] and results[1][2], "the kernel path was not taken"
+    return results[0][:2], results[1][:2]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(2, 3, 6, 6), (2, 3, 7, 5), (1, 1, 2, 2), (3, 2, 9, 8)])
+def test_max_pool_kernel_equals_numpy_ties_included(shape, dtype, fast_off, rng):
+    x = np.maximum(rng.standard_normal(shape), 0).astype(dtype)  # many tied zeros
+    x[..., :2, :2] = 0.5  # a whole tied window
+    (ref_out, ref_grad), (out, grad) = both(x, 1, fast_off)
+    assert out.dtype == ref_out.dtype == dtype
+    np.testing.assert_array_equal(out, ref_out)
+    np.testing.assert_array_equal(grad, ref_grad)
+
+
+def test_max_pool_kernel_nan_and_infinities_as_numpy(fast_off, rng):
+    x = rng.standard_normal((2, 2, 6, 6))
+    x[0, 0, 0, 1] = np.nan  # a NaN window: NaN out, no gradient
+    x[0, 1, 2:4, 2:4] = [[np.inf, -np.inf], [1.0, np.inf]]  # +inf meets -inf: not NaN
+    x[1, 0, 4:6, 0:2] = -np.inf
+    (ref_out, ref_grad), (out, grad) = both(x, 2, fast_off)
+    np.testing.assert_array_equal(out, ref_out)
+    np.testing.assert_array_equal(grad, ref_grad)
+    assert np.isnan(out[0, 0, 0, 0]) and not grad[0, 0, :2, :2].any()
+
+
+def test_max_pool_kernel_on_a_strided_input(fast_off, rng):
+    """A convolution's output is a transposed view; the kernel reads it as it is."""
+    x = rng.standard_normal((3, 4, 8, 6)).transpose(1, 0, 2, 3)
+    assert not x.flags.c_contiguous
+    (ref_out, ref_grad), (out, grad) = both(x, 3, fast_off)
+    np.testing.assert_array_equal(out, ref_out)
+    np.testing.assert_array_equal(grad, ref_grad)
+
+
+def test_max_pool_kernel_is_gradient_checked(fast_off, rng):
+    fast_off(True)
+    op = MaxPool2D(2)
+    x = rng.permutation(2 * 2 * 6 * 6).reshape(2, 2, 6, 6) * 0.1  # distinct values
+    assert gradcheck.check_operation(op, x) < 1e-8
+    assert op._which is not None
+
+
+def test_other_pools_and_arrays_keep_the_numpy_path(fast_off, rng):
+    fast_off(True)
+    for op in (MaxPool2D(3), MaxPool2D(2, stride=1)):
+        op.forward(rng.standard_normal((1, 1, 6, 6)))
+        assert op._which is None
+    ints = MaxPool2D(2)
+    ints.forward(np.arange(16).reshape(1, 1, 4, 4))
+    assert ints._which is None
+
+
+def test_the_kernels_can_be_turned_off():
+    code = "from scratchdl import backend; print(backend.fast_kernels() is None)"
+    env = {**os.environ, "SCRATCHDL_FAST": "0"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.stdout.strip() == "True", out.stderr
+    env["SCRATCHDL_FAST"] = "1"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.stdout.strip() == "False", out.stderr
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kernel", [(3, 3), (2, 3), (5, 5), (1, 1)])
+@pytest.mark.parametrize("stride", [1, 2, 3])
+@pytest.mark.parametrize("pad", [(0, 0, 0, 0), (1, 1, 1, 1), (0, 1, 2, 0), (2, 2, 2, 2)])
+def test_im2col_and_col2im_kernels_equal_numpy(kernel, stride, pad, dtype, fast_off, rng):
+    x = rng.standard_normal((3, 2, 7, 8)).astype(dtype)
+    if x.shape[2] + pad[0] + pad[1] < kernel[0] or x.shape[3] + pad[2] + pad[3] < kernel[1]:
+        pytest.skip("kernel larger than the padded image")
+    results = []
+    for on in (False, True):
+        fast_off(on)
+        cols, ho, wo = backend.im2col(x, kernel, stride, pad)
+        g = np.random.default_rng(5).standard_normal(cols.shape).astype(dtype)
+        back = backend.col2im(g, x.shape, kernel, stride, pad, (ho, wo))
+        results.append((cols, ho, wo, back))
+    (ref_cols, ref_ho, ref_wo, ref_back), (cols, ho, wo, back) = results
+    assert (ho, wo) == (ref_ho, ref_wo)
+    assert cols.dtype == back.dtype == dtype
+    np.testing.assert_array_equal(cols, ref_cols)
+    np.testing.assert_array_equal(back, ref_back)
+
+
+def test_convolution_with_the_kernels_equals_numpy_on_a_strided_input(fast_off, rng):
+    from scratchdl.ops import Conv2DOperation
+
+    x = rng.standard_normal((4, 3, 9, 9)).transpose(1, 0, 2, 3)  # (3, 4, 9, 9), strided
+    filters = rng.standard_normal((5, 4, 3, 3))
+    runs = []
+    for on in (False, True):
+        fast_off(on)
+        op = Conv2DOperation(filters.copy(), stride=2, padding="same")
+        out = op.forward(x)
+        g = np.random.default_rng(6).standard_normal(out.shape)
+        runs.append((out, op.backward(g), op.param_grad))
+    for ref, got in zip(*runs, strict=True):
+        np.testing.assert_array_equal(got, ref)
+
+
+def test_convolution_kernels_are_gradient_checked(fast_off, rng):
+    from scratchdl.ops import Conv2DOperation
+
+    fast_off(True)
+    op = Conv2DOperation(rng.standard_normal((3, 2, 3, 3)), stride=2, padding=(1, 2))
+    assert gradcheck.check_operation(op, rng.standard_normal((2, 2, 7, 6))) < 1e-7
