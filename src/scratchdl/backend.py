@@ -409,9 +409,11 @@ def max_pool_2x2(x: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     return out, which
 
 
-def max_pool_2x2_backward(grad: np.ndarray, which: np.ndarray, shape: tuple) -> np.ndarray:
-    """The input gradient of `max_pool_2x2`: each tile's gradient at its winner."""
-    out = np.empty(shape, dtype=grad.dtype)
+def max_pool_2x2_backward(grad: np.ndarray, which: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """The input gradient of `max_pool_2x2` of `x`: each tile's gradient at its winner, in
+    `x`'s memory layout (as ``np.zeros_like(x)``), so that the next backward pass reads
+    both its arrays in one order."""
+    out = np.empty_like(x, dtype=grad.dtype)
     fast_kernels().max_pool_2x2_backward(np.ascontiguousarray(grad), which, out)
     return out
 

@@ -129,7 +129,7 @@ class MaxPool2D(_Pool):
         xp = namespace(output_grad)
         kh, kw = self.kernel_size
         if self._which is not None:  # the compiled 2×2 kernel's winners
-            return max_pool_2x2_backward(output_grad, self._which, self.input_.shape)
+            return max_pool_2x2_backward(output_grad, self._which, self.input_)
         if self._argmax is None:  # the fast path: the first slice equal to the maximum wins
             grad = xp.zeros_like(self.input_, dtype=output_grad.dtype)
             taken = xp.zeros(output_grad.shape, dtype=xp.bool, device=device_of(output_grad))
