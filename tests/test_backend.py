@@ -459,3 +459,17 @@ def test_torch_tensors_train_like_numpy(model: str) -> None:
     assert all(isinstance(a, torch.Tensor) for a in net.arrays().values())
     net.to(np)
     _assert_close(_host_arrays(net), _host_arrays(reference))
+
+
+def test_generic_scatter_add_in_chunks_matches_numpy(monkeypatch) -> None:
+    """The one-hot matrix of a large vocabulary is built a few ids at a time."""
+    monkeypatch.setattr(backend, "ONE_HOT_ENTRIES", 60)  # 20 rows: chunks of 3 ids
+    rng = np.random.default_rng(7)
+    ids = rng.integers(0, 20, 10)
+    values = rng.standard_normal((10, 2))
+    got = backend.scatter_add_rows(
+        (20, 2), xs.asarray(ids, device=DEVICE), xs.asarray(values, device=DEVICE)
+    )
+    want = np.zeros((20, 2))
+    np.add.at(want, ids, values)
+    np.testing.assert_allclose(to_numpy(got), want, rtol=0, atol=1e-14)

@@ -10,7 +10,8 @@ each with a NumPy fast path and a generic path:
 - the windows of a convolution or pooling (`windows`, `im2col`), strided views in NumPy and
   ``kh·kw`` strided slices elsewhere;
 - scatter-add of rows, for an embedding's gradient (`scatter_add_rows`): ``np.add.at`` in
-  NumPy, ``cupyx.scatter_add`` in CuPy, a one-hot product elsewhere;
+  NumPy, ``cupyx.scatter_add`` in CuPy, ``index_add_`` in PyTorch, a one-hot product (in
+  chunks of bounded memory) elsewhere;
 - random numbers: every random array (initial weights, dropout masks) is drawn on the host
   from the network's NumPy generator and then moved, so one seed gives the same model on
   every backend.
@@ -25,7 +26,6 @@ reference: `fast_kernels` says whether they are in use (``SCRATCHDL_FAST=0`` or
 
 from __future__ import annotations
 
-import functools
 import os
 import sys
 from collections.abc import Callable
@@ -341,6 +341,10 @@ def scatter_windows(
 # --- scatter-add ------------------------------------------------------------------------------
 
 
+#: The largest one-hot matrix `scatter_add_rows` builds at once on a generic backend.
+ONE_HOT_ENTRIES = 2**24
+
+
 def scatter_add_rows(shape: tuple[int, int], ids: Any, values: Any) -> Any:
     """A (rows, dim) array of zeros with ``values[k]`` added to row ``ids[k]`` for each k
     (rows used several times get the sum). `ids` is 1-D, `values` is (len(ids), dim)."""
@@ -359,14 +363,15 @@ def scatter_add_rows(shape: tuple[int, int], ids: Any, values: Any) -> Any:
     if compat.is_torch_array(values):
         out = xp.zeros(shape, dtype=values.dtype, device=device_of(values))
         return out.index_add_(0, ids, values)
-    one_hot = ids[:, None] == xp.arange(shape[0], dtype=ids.dtype, device=device_of(ids))
-    return xp.matmul(xp.matrix_transpose(xp.astype(one_hot, values.dtype)), values)
-
-
-@functools.cache
-def smallest_normal(dtype: Any) -> float:
-    """The smallest positive normal number of floating `dtype` (any library)."""
-    return float(np.finfo(host_dtype(dtype)).smallest_normal)
+    # a one-hot product, in chunks of ids whose one-hot matrix stays under ONE_HOT_ENTRIES
+    classes = xp.arange(shape[0], dtype=ids.dtype, device=device_of(ids))
+    step = max(1, ONE_HOT_ENTRIES // max(shape[0], 1))
+    out = xp.zeros(shape, dtype=values.dtype, device=device_of(values))
+    for start in range(0, ids.shape[0], step):
+        stop = min(start + step, ids.shape[0])
+        one_hot = xp.astype(ids[start:stop, None] == classes, values.dtype)
+        out += xp.matrix_transpose(one_hot) @ values[start:stop, ...]
+    return out
 
 
 # --- compiled kernels (scratchdl[fast]) -------------------------------------------------------
