@@ -473,3 +473,33 @@ def test_generic_scatter_add_in_chunks_matches_numpy(monkeypatch) -> None:
     want = np.zeros((20, 2))
     np.add.at(want, ids, values)
     np.testing.assert_allclose(to_numpy(got), want, rtol=0, atol=1e-14)
+
+
+def test_a_network_deep_copies_and_pickles_with_its_backend() -> None:
+    """The network records its array library (a module, which copy and pickle refuse):
+    copies keep the library and device and drop the attached optimizers."""
+    import copy
+    import pickle
+
+    X, _ = _data("dense")
+    net, trainer = _train("dense", "adam", None, epochs=1)
+    twin = pickle.loads(pickle.dumps(net))
+    np.testing.assert_array_equal(twin.predict(X), net.predict(X))
+    assert twin.xp is np and len(twin._optimizers) == 0 and len(net._optimizers) == 1
+    net.to(xs, DEVICE)
+    moved = copy.deepcopy(net)
+    assert moved.xp is xs and moved.device == DEVICE
+    _on_device(moved.predict(X))
+    np.testing.assert_array_equal(to_numpy(moved.predict(X)), to_numpy(net.predict(X)))
+    moved.to(np)  # moving the copy leaves the original (and its optimizer) where it was
+    _on_device(next(iter(trainer.optim.state.values()))["m"])
+
+
+def test_the_network_does_not_keep_old_optimizers_alive() -> None:
+    import gc
+
+    net = _dense()
+    for _ in range(3):
+        Trainer(net, Adam()).fit(*_data("dense"), epochs=1, batch_size=8, verbose=0)
+    gc.collect()
+    assert len(net._optimizers) == 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import weakref
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -92,8 +94,9 @@ class NeuralNetwork:
         #: the array namespace and device the network computes in (`to`)
         self.xp: Any = np
         self.device: Any = None
-        #: optimizers attached to this network (`Optimizer.net`), whose state `to` moves
-        self._optimizers: list[Any] = []
+        #: optimizers attached to this network (`Optimizer.net`), whose state `to` moves;
+        #: weak, so that an optimizer no longer used is not kept alive by the network
+        self._optimizers: weakref.WeakSet[Any] = weakref.WeakSet()
         self.seed = seed
         # An unseeded network still records its entropy, so reset() can repeat its start.
         self._seed_sequence = np.random.SeedSequence(seed)
@@ -126,11 +129,27 @@ class NeuralNetwork:
             layer._convert_arrays(convert)
         for key, value in list(vars(self.loss).items()):
             vars(self.loss)[key] = backend.convert_tree(value, convert)
-        for optimizer in self._optimizers:
+        for optimizer in list(self._optimizers):
             if optimizer.net is self:
                 optimizer._convert_arrays(convert)
         self.xp, self.device = xp, (None if xp is np else device)
         return self
+
+    def __getstate__(self) -> dict[str, Any]:
+        """For `copy.deepcopy` and pickling: the array library by name (a module cannot be
+        copied); attached optimizers are not part of a copy."""
+        state = dict(vars(self))
+        state["xp"] = getattr(self.xp, "__name__", "numpy")
+        state["_optimizers"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state = dict(state)
+        name = state.pop("xp", "numpy")
+        state.pop("_optimizers", None)
+        vars(self).update(state)
+        self.xp = np if name == "numpy" else backend.resolve(importlib.import_module(name))
+        self._optimizers = weakref.WeakSet()
 
     def forward(self, x_batch: np.ndarray, inference: bool = False) -> np.ndarray:
         """Pass a batch through every layer; `inference=True` turns dropout off."""

@@ -156,8 +156,8 @@ class Optimizer(RecordsArguments):
     def net(self, net: Any) -> None:
         self._net = net
         attached = getattr(net, "_optimizers", None)
-        if isinstance(attached, list) and not any(o is self for o in attached):
-            attached.append(self)  # so that net.to(...) moves this optimizer's state too
+        if attached is not None:
+            attached.add(self)  # so that net.to(...) moves this optimizer's state too
 
     def _convert_arrays(self, convert: Any) -> None:
         """Replace every state array by ``convert(array)`` and follow the network's
