@@ -141,3 +141,35 @@ def test_convolution_kernels_are_gradient_checked(fast_off, rng):
     fast_off(True)
     op = Conv2DOperation(rng.standard_normal((3, 2, 3, 3)), stride=2, padding=(1, 2))
     assert gradcheck.check_operation(op, rng.standard_normal((2, 2, 7, 6))) < 1e-7
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("layout", ["c", "transposed", "mixed", "sliced"])
+def test_tanh_backward_kernel_equals_numpy(layout, dtype, fast_off, rng):
+    from scratchdl import Tanh
+
+    x = rng.standard_normal((4, 3, 5, 6)).astype(dtype) * 3
+    g = rng.standard_normal((4, 3, 5, 6)).astype(dtype)
+    if layout == "transposed":  # a convolution's output: both in one transposed layout
+        x, g = x.transpose(1, 0, 2, 3), g.transpose(1, 0, 2, 3).copy(order="K")
+    elif layout == "mixed":  # different layouts: the NumPy expression runs
+        x = np.ascontiguousarray(x.transpose(1, 0, 2, 3)).transpose(1, 0, 2, 3)
+    elif layout == "sliced":  # gaps between rows: the NumPy expression runs
+        x, g = x[:, :, :, ::2], g[:, :, :, ::2]
+    grads = []
+    for on in (False, True):
+        fast_off(on)
+        op = Tanh()
+        op.forward(x)
+        grads.append(op.backward(g))
+    assert grads[1].dtype == dtype
+    np.testing.assert_array_equal(grads[1], grads[0])
+    fused = backend.tanh_backward(g, np.tanh(x))
+    assert (fused is None) == (layout in ("mixed", "sliced"))
+
+
+def test_tanh_kernel_path_is_gradient_checked(fast_off, rng):
+    from scratchdl import Tanh
+
+    fast_off(True)
+    assert gradcheck.check_operation(Tanh(), rng.standard_normal((3, 7))) < 1e-8

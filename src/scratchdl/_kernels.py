@@ -118,3 +118,12 @@ def col2im(
                         line, target = source[r], plane[i + r * stride]
                         for s in range(wo):
                             target[j + s * stride] += line[s]
+
+
+@numba.njit(cache=True, nogil=True)
+def tanh_backward(
+    grad: np.ndarray, y: np.ndarray, one: float, out: np.ndarray
+) -> None:  # pragma: no cover
+    """``out = grad * (one - y * y)`` over flat arrays, in their dtype (`one` is 1 in it)."""
+    for k in range(grad.size):
+        out[k] = grad[k] * (one - y[k] * y[k])
