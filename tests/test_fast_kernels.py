@@ -144,18 +144,22 @@ def test_convolution_kernels_are_gradient_checked(fast_off, rng):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("layout", ["c", "transposed", "mixed", "sliced"])
+@pytest.mark.parametrize("layout", ["c", "transposed", "mixed", "sliced", "2d", "5d"])
 def test_tanh_backward_kernel_equals_numpy(layout, dtype, fast_off, rng):
     from scratchdl import Tanh
 
     x = rng.standard_normal((4, 3, 5, 6)).astype(dtype) * 3
     g = rng.standard_normal((4, 3, 5, 6)).astype(dtype)
-    if layout == "transposed":  # a convolution's output: both in one transposed layout
+    if layout == "5d":
+        x, g = x.reshape(2, 2, 3, 5, 6), g.reshape(2, 2, 3, 5, 6)
+    elif layout == "transposed":  # a convolution's output: both in one transposed layout
         x, g = x.transpose(1, 0, 2, 3), g.transpose(1, 0, 2, 3).copy(order="K")
-    elif layout == "mixed":  # different layouts: the NumPy expression runs
+    elif layout == "mixed":  # a transposed activation, a C-order gradient (the book's CNN)
         x = np.ascontiguousarray(x.transpose(1, 0, 2, 3)).transpose(1, 0, 2, 3)
-    elif layout == "sliced":  # gaps between rows: the NumPy expression runs
+    elif layout == "sliced":  # gaps between rows
         x, g = x[:, :, :, ::2], g[:, :, :, ::2]
+    elif layout == "2d":
+        x, g = x.reshape(12, 30), g.reshape(12, 30)
     grads = []
     for on in (False, True):
         fast_off(on)
@@ -165,7 +169,7 @@ def test_tanh_backward_kernel_equals_numpy(layout, dtype, fast_off, rng):
     assert grads[1].dtype == dtype
     np.testing.assert_array_equal(grads[1], grads[0])
     fused = backend.tanh_backward(g, np.tanh(x))
-    assert (fused is None) == (layout in ("mixed", "sliced"))
+    assert (fused is None) == (layout == "5d")  # more than four axes: NumPy
 
 
 def test_tanh_kernel_path_is_gradient_checked(fast_off, rng):

@@ -124,6 +124,12 @@ def col2im(
 def tanh_backward(
     grad: np.ndarray, y: np.ndarray, one: float, out: np.ndarray
 ) -> None:  # pragma: no cover
-    """``out = grad * (one - y * y)`` over flat arrays, in their dtype (`one` is 1 in it)."""
-    for k in range(grad.size):
-        out[k] = grad[k] * (one - y[k] * y[k])
+    """``out = grad * (one - y * y)`` over 4-D arrays of any layouts, in their dtype (`one`
+    is 1 in it), as NumPy's three passes compute it."""
+    a, b, c, d = grad.shape
+    for i in range(a):
+        for j in range(b):
+            for k in range(c):
+                g, v, o = grad[i, j, k], y[i, j, k], out[i, j, k]
+                for m in range(d):
+                    o[m] = g[m] * (one - v[m] * v[m])

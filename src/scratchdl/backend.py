@@ -423,44 +423,31 @@ def max_pool_2x2_backward(grad: np.ndarray, which: np.ndarray, x: np.ndarray) ->
     return out
 
 
-def _flat(arrays: tuple[np.ndarray, ...]) -> list[np.ndarray] | None:
-    """1-D views of `arrays` in memory order, if they are floating NumPy arrays of one dtype,
-    shape and memory layout with no gaps (C order, or a transposed one); else None."""
-    first = arrays[0]
-    if type(first) is not np.ndarray or first.dtype not in _FLOATS or first.size == 0:
-        return None
-    for a in arrays[1:]:
-        if type(a) is not np.ndarray or a.dtype != first.dtype or a.shape != first.shape:
-            return None
-        if a.strides != first.strides:
-            return None
-    expected = first.itemsize
-    for axis in sorted(range(first.ndim), key=lambda ax: first.strides[ax]):
-        if first.shape[axis] != 1:
-            if first.strides[axis] != expected:
-                return None
-            expected *= first.shape[axis]
-    return [
-        np.lib.stride_tricks.as_strided(a, (a.size,), (a.itemsize,), writeable=True) for a in arrays
-    ]
-
-
 def _elementwise(name: str, grad: np.ndarray, other: np.ndarray) -> np.ndarray | None:
+    """Kernel `name` on two floating NumPy arrays of one shape and dtype and at most four
+    axes, in any memory layouts; the result takes `other`'s layout. None if it does not
+    apply (then the caller's NumPy expression runs)."""
     kernels = fast_kernels()
-    flat = None if kernels is None else _flat((grad, other))
-    if flat is None:
+    if (
+        kernels is None
+        or type(grad) is not np.ndarray
+        or type(other) is not np.ndarray
+        or grad.dtype not in _FLOATS
+        or other.dtype != grad.dtype
+        or grad.shape != other.shape
+        or grad.ndim > 4
+        or grad.size == 0
+    ):
         return None
-    out = np.empty_like(other)  # the same gap-free layout as `other` (and `grad`)
-    flat_out = _flat((out,))
-    if flat_out is None or out.strides != other.strides:
-        return None
-    getattr(kernels, name)(flat[0], flat[1], grad.dtype.type(1), flat_out[0])
+    out = np.empty_like(other)
+    lead = (None,) * (4 - grad.ndim)  # views with leading axes of length 1
+    getattr(kernels, name)(grad[lead], other[lead], grad.dtype.type(1), out[lead])
     return out
 
 
 def tanh_backward(grad: np.ndarray, y: np.ndarray) -> np.ndarray | None:
     """``grad * (1 - y * y)`` in one compiled pass (the same bits), or None when the
-    kernels are off or the arrays do not share one gap-free layout."""
+    kernels are off or do not apply (see `_elementwise`)."""
     return _elementwise("tanh_backward", grad, y)
 
 
