@@ -10,6 +10,13 @@ REPO = Path(__file__).resolve().parents[1]
 # serve files on 127.0.0.1 and lift this for themselves.
 os.environ["SCRATCHDL_OFFLINE"] = "1"
 
+# A clone beside the shared data folder uses it without SCRATCHDL_DATA being set (the
+# README's test command): tell the loaders too, not only `data_dir`, since the book's
+# loaders (`mnist.load()`, `load_boston()`) take no folder argument.
+_SHARED = REPO.parent / "shared" / "data"
+if not os.environ.get("SCRATCHDL_DATA") and _SHARED.is_dir():
+    os.environ["SCRATCHDL_DATA"] = str(_SHARED.resolve())
+
 
 @pytest.fixture
 def rng() -> np.random.Generator:
@@ -25,12 +32,12 @@ def away_from_zero(x: np.ndarray, margin: float = 0.05) -> np.ndarray:
 
 
 def data_dir() -> Path | None:
-    """The shared data folder named by SCRATCHDL_DATA, if it exists."""
+    """The shared data folder named by SCRATCHDL_DATA (set above for a clone beside
+    ../shared/data), if it exists."""
     value = os.environ.get("SCRATCHDL_DATA")
     if value and Path(value).is_dir():
         return Path(value).resolve()
-    fallback = REPO.parent / "shared" / "data"
-    return fallback if fallback.is_dir() else None
+    return None
 
 
 def require_data(*parts: str) -> Path:
