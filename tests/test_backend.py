@@ -503,3 +503,22 @@ def test_the_network_does_not_keep_old_optimizers_alive() -> None:
         Trainer(net, Adam()).fit(*_data("dense"), epochs=1, batch_size=8, verbose=0)
     gc.collect()
     assert len(net._optimizers) == 0
+
+
+def test_backward_right_after_a_move_uses_what_the_forward_cached() -> None:
+    """Caches move with the network, so a backward pass may follow a move directly (the
+    compiled max-pool's winners included, when scratchdl[fast] is installed)."""
+    X, y = _data("conv")
+    grads = []
+    for move in (False, True):
+        net = _conv()
+        prediction = net.forward(X[:4])
+        net.loss.forward(prediction, y[:4])
+        output_grad = net.loss.backward()
+        if move:
+            net.to(xs, DEVICE)
+            output_grad = xs.asarray(output_grad, device=DEVICE)
+        net.backward(output_grad)
+        grads.append([np.array(to_numpy(g)) for g in net.param_grads()])
+    for got, want in zip(grads[1], grads[0], strict=True):
+        np.testing.assert_allclose(got, want, rtol=0, atol=TOL)

@@ -128,7 +128,7 @@ class MaxPool2D(_Pool):
     def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
         xp = namespace(output_grad)
         kh, kw = self.kernel_size
-        if self._which is not None:  # the compiled 2×2 kernel's winners
+        if self._which is not None and isinstance(output_grad, np.ndarray):  # compiled 2×2
             return max_pool_2x2_backward(output_grad, self._which, self.input_)
         if self._argmax is None:  # the fast path: the first slice equal to the maximum wins
             grad = xp.zeros_like(self.input_, dtype=output_grad.dtype)
