@@ -19,6 +19,7 @@ import argparse
 import time
 import tracemalloc
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from _timing import (
@@ -131,22 +132,28 @@ def torch_epoch(threads: int) -> Callable[[np.ndarray, np.ndarray], float] | Non
 
     def run(X: np.ndarray, y: np.ndarray) -> float:
         torch.set_num_threads(threads)
-        model, optim = torch_model(torch, MODEL)
-        batch = MODELS[MODEL][2]
-        loss_fn = torch.nn.CrossEntropyLoss()
-        Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
-        order = torch.from_numpy(np.random.default_rng(1).permutation(len(X)))
-        total = 0.0
-        for start in range(0, len(X), batch):
-            idx = order[start : start + batch]
-            optim.zero_grad(set_to_none=True)
-            loss = loss_fn(model(Xt[idx]), yt[idx])
-            loss.backward()
-            optim.step()
-            total += loss.item()
-        return total
+        return torch_epoch_on(torch, MODEL, X, y, "cpu")
 
     return run
+
+
+def torch_epoch_on(torch: Any, name: str, X: np.ndarray, y: np.ndarray, device: str) -> float:
+    """One epoch of `name`'s CNN in PyTorch on `device`, moving each batch from the host
+    (as `Trainer.fit` does); returns the summed batch losses."""
+    model, optim = torch_model(torch, name, device)
+    batch = MODELS[name][2]
+    loss_fn = torch.nn.CrossEntropyLoss()
+    Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
+    order = torch.from_numpy(np.random.default_rng(1).permutation(len(X)))
+    total = 0.0
+    for start in range(0, len(X), batch):
+        idx = order[start : start + batch]
+        optim.zero_grad(set_to_none=True)
+        loss = loss_fn(model(Xt[idx].to(device)), yt[idx].to(device))
+        loss.backward()
+        optim.step()
+        total += loss.item()
+    return total
 
 
 def compile_kernels() -> str:

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 from _timing import interleaved, machine
-from cnn import MODELS, load, torch_model
+from cnn import MODELS, load, torch_epoch_on
 from lstm import BATCH, HIDDEN, VOCAB
 
 from scratchdl import LSTM, MeanSquaredError, NeuralNetwork, Trainer
@@ -75,21 +75,8 @@ def scratchdl_cnn(name: str, xp: Any, device: Any, sync: Callable[[], None]) -> 
 
 
 def torch_cnn(name: str, torch: Any) -> Callable:
-    batch = MODELS[name][2]
-
     def run(X: np.ndarray, y: np.ndarray) -> float:
-        model, optim = torch_model(torch, name, "cuda")
-        loss_fn = torch.nn.CrossEntropyLoss()
-        Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
-        order = torch.from_numpy(np.random.default_rng(1).permutation(len(X)))
-        total = 0.0
-        for start in range(0, len(X), batch):
-            idx = order[start : start + batch]
-            optim.zero_grad(set_to_none=True)
-            loss = loss_fn(model(Xt[idx].to("cuda")), yt[idx].to("cuda"))
-            loss.backward()
-            optim.step()
-            total += loss.item()
+        total = torch_epoch_on(torch, name, X, y, "cuda")
         torch.cuda.synchronize()
         return total
 

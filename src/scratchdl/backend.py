@@ -423,32 +423,26 @@ def max_pool_2x2_backward(grad: np.ndarray, which: np.ndarray, x: np.ndarray) ->
     return out
 
 
-def _elementwise(name: str, grad: np.ndarray, other: np.ndarray) -> np.ndarray | None:
-    """Kernel `name` on two floating NumPy arrays of one shape and dtype and at most four
-    axes, in any memory layouts; the result takes `other`'s layout. None if it does not
-    apply (then the caller's NumPy expression runs)."""
+def tanh_backward(grad: np.ndarray, y: np.ndarray) -> np.ndarray | None:
+    """``grad * (1 - y * y)`` in one compiled pass (the same bits), in `y`'s memory layout,
+    for floating NumPy arrays of one shape and dtype and at most four axes in any layouts;
+    None when the kernels are off or do not apply (then the NumPy expression runs)."""
     kernels = fast_kernels()
     if (
         kernels is None
         or type(grad) is not np.ndarray
-        or type(other) is not np.ndarray
+        or type(y) is not np.ndarray
         or grad.dtype not in _FLOATS
-        or other.dtype != grad.dtype
-        or grad.shape != other.shape
+        or y.dtype != grad.dtype
+        or grad.shape != y.shape
         or grad.ndim > 4
         or grad.size == 0
     ):
         return None
-    out = np.empty_like(other)
+    out = np.empty_like(y)
     lead = (None,) * (4 - grad.ndim)  # views with leading axes of length 1
-    getattr(kernels, name)(grad[lead], other[lead], grad.dtype.type(1), out[lead])
+    kernels.tanh_backward(grad[lead], y[lead], grad.dtype.type(1), out[lead])
     return out
-
-
-def tanh_backward(grad: np.ndarray, y: np.ndarray) -> np.ndarray | None:
-    """``grad * (1 - y * y)`` in one compiled pass (the same bits), or None when the
-    kernels are off or do not apply (see `_elementwise`)."""
-    return _elementwise("tanh_backward", grad, y)
 
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))

@@ -121,7 +121,10 @@ class NeuralNetwork:
         Random numbers (initial weights, dropout masks) are drawn on the host from the
         network's generator, so a seed gives the same model on every backend.
         """
-        xp = backend.resolve(xp)
+        try:
+            xp = backend.resolve(xp)
+        except TypeError as err:
+            raise TypeError(f"NeuralNetwork.to: {err}") from None
         if xp is np and device not in (None, "cpu"):
             raise ValueError(f"NeuralNetwork.to: NumPy arrays live on the CPU, received {device!r}")
         convert = backend.converter(xp, device)
