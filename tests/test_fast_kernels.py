@@ -177,3 +177,63 @@ def test_tanh_kernel_path_is_gradient_checked(fast_off, rng):
 
     fast_off(True)
     assert gradcheck.check_operation(Tanh(), rng.standard_normal((3, 7))) < 1e-8
+
+
+def lstm_pass(x, grad, on, switch, seed=0, **kwargs):
+    """Output, input gradient and parameter gradients of one LSTM forward + backward."""
+    from scratchdl import LSTM
+
+    switch(on)
+    layer = LSTM(5, **kwargs)
+    layer.rng = np.random.default_rng(seed)
+    out = layer.forward(x)
+    dx = layer.backward(grad)
+    return [out, dx, *layer.operations[0].param_grads]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("return_sequences", [True, False])
+def test_lstm_backward_kernel_equals_numpy(dtype, return_sequences, fast_off, rng, monkeypatch):
+    x = rng.standard_normal((3, 4, 6)).astype(dtype)
+    grad = rng.standard_normal((3, 4, 5) if return_sequences else (3, 5)).astype(dtype)
+    taken = []
+    kernel_for = backend.kernel_for
+    monkeypatch.setattr(backend, "kernel_for", lambda *a: taken.append(kernel_for(*a)) or taken[-1])
+    ref = lstm_pass(x, grad, False, fast_off, return_sequences=return_sequences)
+    fast = lstm_pass(x, grad, True, fast_off, return_sequences=return_sequences)
+    assert taken[0] is None and taken[1] is not None, "the kernel path was not taken"
+    for a, b in zip(fast, ref, strict=True):
+        assert a.dtype == dtype
+        np.testing.assert_array_equal(a, b)
+
+
+def test_lstm_backward_kernel_with_an_initial_state_and_mixed_dtypes(fast_off, rng):
+    """An initial state goes through both paths alike; a float64 gradient into a float32
+    layer takes the NumPy loop (the kernel computes in one dtype) and gives its bits."""
+    from scratchdl import LSTM
+
+    x = rng.standard_normal((2, 3, 4)).astype(np.float32)
+    state = (rng.standard_normal((2, 5)), rng.standard_normal((2, 5)))
+    for grad in (rng.standard_normal((2, 3, 5)).astype(np.float32), rng.standard_normal((2, 3, 5))):
+        results = []
+        for on in (False, True):
+            fast_off(on)
+            layer = LSTM(5, return_sequences=True)
+            layer.rng = np.random.default_rng(1)
+            layer.initial_state = state
+            layer.forward(x)
+            results.append([layer.backward(grad), *layer.operations[0].param_grads])
+        for a, b in zip(*results, strict=True):
+            np.testing.assert_array_equal(a, b)
+    op = layer.operations[0]
+    assert backend.kernel_for("lstm_backward_step", grad, op._acts) is None
+    assert backend.kernel_for("lstm_backward_step", grad.astype(np.float32), op._acts) is not None
+
+
+def test_lstm_kernel_path_is_gradient_checked(fast_off, rng):
+    from scratchdl.ops import LSTMOperation
+
+    fast_off(True)
+    weights = [rng.standard_normal(s) * 0.5 for s in [(3, 8), (2, 8), (1, 8)]]
+    op = LSTMOperation(weights, return_sequences=True)
+    assert gradcheck.check_operation(op, rng.standard_normal((2, 4, 3))) < 1e-7

@@ -64,6 +64,19 @@ def test_gradcheck_catches_the_books_relu_mask(rng):
     assert x[result.index] < 0  # the wrong gradient is where the input is negative
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sigmoid_into_a_strided_out_gives_the_same_bits(dtype, rng):
+    from scratchdl.ops.activations import sigmoid
+
+    x = (rng.standard_normal((4, 6)) * 30).astype(dtype)
+    out = np.full((4, 3, 6), np.nan, dtype=dtype)
+    result = sigmoid(x, out=out[:, 1, :])
+    assert np.shares_memory(result, out)
+    np.testing.assert_array_equal(out[:, 1, :], sigmoid(x))
+    assert np.isnan(out[:, 0, :]).all() and np.isnan(out[:, 2, :]).all()
+    assert sigmoid(x).dtype == dtype
+
+
 def test_sigmoid_is_stable_at_extremes():
     for dtype in (np.float32, np.float64):
         x = np.array([[-1000.0, -100.0, 0.0, 100.0, 1000.0]], dtype=dtype)

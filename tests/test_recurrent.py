@@ -58,6 +58,21 @@ def test_stateful_carry(cls, rng):
     layer.reset_state()
 
 
+@pytest.mark.parametrize("cls", CELLS)
+def test_first_layer_backward_skips_the_input_gradient(cls, rng):
+    """A network's first layer is asked for no input gradient: the parameter gradients
+    are those of a full backward pass, and the next full pass still gives d(input)."""
+    layer = built(cls, return_sequences=True)
+    x, grad = rng.standard_normal((3, 5, 2)), rng.standard_normal((3, 5, 4))
+    layer.forward(x)
+    full = layer.backward(grad)
+    full_grads = [g.copy() for g in layer.operations[0].param_grads]
+    assert layer.backward(grad, need_input_grad=False) is None
+    for a, b in zip(layer.operations[0].param_grads, full_grads, strict=True):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(layer.backward(grad), full)
+
+
 def naive_sigmoid(a):
     return 1 / (1 + np.exp(-a))
 

@@ -133,3 +133,36 @@ def tanh_backward(
                 g, v, o = grad[i, j, k], y[i, j, k], out[i, j, k]
                 for m in range(d):
                     o[m] = g[m] * (one - v[m] * v[m])
+
+
+@numba.njit(cache=True, nogil=True)
+def lstm_backward_step(
+    dout: np.ndarray,
+    acts: np.ndarray,
+    tanh_c: np.ndarray,
+    c_prev: np.ndarray,
+    dh_next: np.ndarray,
+    dc_next: np.ndarray,
+    one: float,
+    dproj: np.ndarray,
+) -> None:  # pragma: no cover
+    """One step of the LSTM's backward pass through its gates, in one pass: from (B, H)
+    `dout` (this step's output gradient), `dh_next` (the gradient reaching h from the next
+    step), `dc_next` (the same for c), the (B, 4H) gate activations i, f, g, o, tanh(c) and
+    the previous c, the (B, 4H) gradient of the gates' pre-activations into `dproj`, and
+    the gradient reaching the previous c into `dc_next`. The products run in the order of
+    the NumPy loop in `LSTMOperation._compute_param_grads`, in the arrays' dtype (`one` is
+    1 in it), so the bits are the same."""
+    batch, hidden = dout.shape
+    for b in range(batch):
+        a, d = acts[b], dproj[b]
+        for k in range(hidden):
+            i, f, g, o = a[k], a[hidden + k], a[2 * hidden + k], a[3 * hidden + k]
+            dh = dout[b, k] + dh_next[b, k]
+            tc = tanh_c[b, k]
+            dc = dc_next[b, k] + dh * o * (one - tc * tc)
+            d[k] = dc * g * i * (one - i)
+            d[hidden + k] = dc * c_prev[b, k] * f * (one - f)
+            d[2 * hidden + k] = dc * i * (one - g * g)
+            d[3 * hidden + k] = dh * tc * o * (one - o)
+            dc_next[b, k] = dc * f

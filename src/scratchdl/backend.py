@@ -401,6 +401,18 @@ def fast_kernels() -> Any:
     return _fast["module"]
 
 
+def kernel_for(name: str, *arrays: Any) -> Callable[..., None] | None:
+    """The compiled kernel `name` when the kernels are on and `arrays` are NumPy arrays of
+    one floating dtype (the kernels compute in it), else None (then the NumPy code runs)."""
+    if any(type(a) is not np.ndarray for a in arrays):
+        return None
+    dtype = arrays[0].dtype
+    if dtype not in _FLOATS or any(a.dtype != dtype for a in arrays):
+        return None
+    kernels = fast_kernels()
+    return None if kernels is None else getattr(kernels, name)
+
+
 def max_pool_2x2(x: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     """(max over the 2×2 tiles, offset of each tile's first maximum) of a floating NumPy
     (N, C, H, W) array through the compiled kernel, or None when it does not apply."""

@@ -98,14 +98,15 @@ class Softmax(Operation):
         return s * (output_grad - xp.sum(output_grad * s, axis=-1, keepdims=True))
 
 
-def sigmoid(x: np.ndarray) -> np.ndarray:
+def sigmoid(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """1 / (1 + exp(-x)) in x's dtype, with x clipped so that exp neither overflows nor
-    underflows (see `Sigmoid`)."""
+    underflows (see `Sigmoid`). A NumPy `out` (of x's shape and dtype) receives the result
+    and is returned; other arrays ignore it."""
     limit = _exp_limit(x.dtype)
     if not isinstance(x, np.ndarray):
         xp = namespace(x)
         return 1.0 / (1.0 + xp.exp(-xp.clip(x, -limit, limit)))
-    out = np.clip(x, -limit, limit)
+    out = np.clip(x, -limit, limit, out=out)
     np.negative(out, out=out)
     np.exp(out, out=out)
     out += 1
