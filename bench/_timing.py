@@ -14,13 +14,25 @@ from threadpoolctl import threadpool_info
 
 
 def interleaved(
-    configs: dict[str, Callable[[], object]], repeats: int
+    configs: dict[str, Callable[[], object]], repeats: int, warmup: float = 0.3
 ) -> tuple[dict[str, float], dict[str, list[float]]]:
     """Run every configuration once per round, `repeats` rounds, so that machine noise spreads
-    over all of them; returns (median seconds, all seconds) per configuration."""
+    over all of them; returns (median seconds, all seconds) per configuration.
+
+    Before each timed run the same configuration runs untimed for at least `warmup`
+    seconds (once at least). Without that a run starts while the previous configuration's
+    threads still spin (OpenBLAS threads busy-wait for about 0.1 s after their work, OpenMP
+    threads too) and pays for it: measured here, a PyTorch LSTM pass that takes 8 ms after
+    itself took 106 ms right after a two-thread NumPy run, and 21 ms after one warm-up run
+    of its own. A training loop runs after itself."""
     times: dict[str, list[float]] = {name: [] for name in configs}
     for _ in range(repeats):
         for name, fn in configs.items():
+            start = time.perf_counter()
+            while True:
+                fn()
+                if time.perf_counter() - start >= warmup:
+                    break
             start = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - start)
@@ -71,7 +83,7 @@ def step_gemms(layers: list) -> list[tuple[tuple[int, int], tuple[int, int], boo
                 dt = op.weights[0].dtype
                 gemms.append(((b * t, feat), (feat, gh), False, False, dt))  # x W_x
                 gemms += [((b, hidden), (hidden, gh), False, False, dt)] * t  # h W_h per step
-                gemms += [((b, gh), (gh, hidden), False, True, dt)] * t  # d(h) per step
+                gemms += [((b, gh), (gh, hidden), False, False, dt)] * t  # d(h), W_hᵀ copied
                 gemms += [((hidden, b * t), (b * t, gh), True, False, dt),  # d W_h
                           ((feat, b * t), (b * t, gh), True, False, dt)]  # d W_x  # fmt: skip
                 if need_dx:
@@ -84,9 +96,11 @@ def gemm_flops(gemms: list) -> float:
     return sum(2.0 * a[0] * a[1] * b[1] for a, b, *_ in gemms)  # logical shapes (m, k) (k, n)
 
 
-def time_gemms(gemms: list, threads: int, repeats: int = 5) -> float:
+def time_gemms(gemms: list, threads: int, repeats: int = 5, library: str = "numpy") -> float:
     """Median seconds to run `gemms` once each, alone, with `threads` BLAS threads, on
-    random arrays of the same shapes, layouts and dtypes."""
+    random arrays of the same shapes, layouts and dtypes. ``library="torch"`` times the
+    same products with ``torch`` tensors (PyTorch's BLAS: MKL on x86 wheels), to tell a
+    slower matrix library from slower work around it; it raises ImportError without torch."""
     from threadpoolctl import threadpool_limits
 
     rng = np.random.default_rng(0)
@@ -97,6 +111,11 @@ def time_gemms(gemms: list, threads: int, repeats: int = 5) -> float:
         pairs.append(
             (np.ascontiguousarray(x.T).T if ta else x, np.ascontiguousarray(y.T).T if tb else y)
         )
+    if library == "torch":
+        import torch
+
+        torch.set_num_threads(threads)
+        pairs = [(torch.from_numpy(x), torch.from_numpy(y)) for x, y in pairs]
     times = []
     with threadpool_limits(threads, user_api="blas"):
         for x, y in pairs[:8]:
@@ -107,6 +126,22 @@ def time_gemms(gemms: list, threads: int, repeats: int = 5) -> float:
                 x @ y
             times.append(time.perf_counter() - start)
     return statistics.median(times)
+
+
+def torch_gemm_line(
+    gemms: list, threads: int, ours: float, repeats: int = 5, scale: float = 1.0, unit: str = "s"
+) -> str:
+    """The same products timed in PyTorch beside `ours` (our floor, in seconds, for
+    `gemms` times `scale`), or a line saying that torch is not installed."""
+    try:
+        theirs = time_gemms(gemms, threads, repeats, library="torch") * scale
+    except ImportError:
+        return "  (the same products in PyTorch: torch is not installed)"
+    factor = 1000 if unit == "ms" else 1
+    return (
+        f"  [{threads}t] the same products in PyTorch take {theirs * factor:.3f} {unit}: "
+        f"NumPy's BLAS takes {ours / theirs:.2f}x as long"
+    )
 
 
 def per_operation_split(run: Callable[[], object]) -> dict[str, list[float]]:

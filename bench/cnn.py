@@ -30,6 +30,7 @@ from _timing import (
     print_split,
     step_gemms,
     time_gemms,
+    torch_gemm_line,
 )
 from threadpoolctl import threadpool_limits
 
@@ -175,15 +176,21 @@ def compile_kernels() -> str:
     )
 
 
-def gemm_floor(X: np.ndarray, y: np.ndarray, threads: int) -> tuple[float, float]:
+def gemm_floor(X: np.ndarray, y: np.ndarray, threads: int) -> tuple[float, float, str]:
     """(seconds, GFLOP) of one epoch's matrix products alone: the products of one full
-    batch, timed alone, times the number of batches (the last, partial, as a fraction)."""
+    batch, timed alone, times the number of batches (the last, partial, as a fraction);
+    and the line comparing them with the same products in PyTorch."""
     make, _, batch = MODELS[MODEL]
     net = make()
     net.train_batch(X[:batch], y[:batch])
     gemms = step_gemms(net.layers)
     scale = len(X) / batch
-    return time_gemms(gemms, threads) * scale, gemm_flops(gemms) * scale / 1e9
+    floor = time_gemms(gemms, threads) * scale
+    return (
+        floor,
+        gemm_flops(gemms) * scale / 1e9,
+        torch_gemm_line(gemms, threads, floor, scale=scale),
+    )
 
 
 def main() -> None:
@@ -227,12 +234,13 @@ def main() -> None:
 
     print("\nthe GEMM floor (the epoch's matrix products alone, same shapes and layouts):")
     for threads in (1, 2):
-        floor, gflop = gemm_floor(X, y, threads)
+        floor, gflop, torch_line = gemm_floor(X, y, threads)
         fit = med[f"scratchdl Trainer.fit [{threads}t]"]
         print(
             f"  [{threads}t] {floor:6.2f} s for {gflop:.0f} GFLOP ({gflop / floor:5.1f} GFLOP/s); "
             f"Trainer.fit achieves {gflop / fit:5.1f} GFLOP/s, {fit / floor:.2f}x the floor"
         )
+        print(torch_line)
 
     with threadpool_limits(1, user_api="blas"):
         start = time.perf_counter()

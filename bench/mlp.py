@@ -35,6 +35,7 @@ from _timing import (
     print_split,
     step_gemms,
     time_gemms,
+    torch_gemm_line,
 )
 from threadpoolctl import threadpool_limits
 
@@ -259,6 +260,7 @@ def main() -> None:
             f"Trainer.fit {fit / floor:.2f}x the floor (target <= 2.5), "
             f"the NumPy loop {loop / floor:.2f}x"
         )
+        print(torch_gemm_line(gemms, t, floor, repeats=51, scale=scale))
 
     with threadpool_limits(1, user_api="blas"):
         start = time.perf_counter()
