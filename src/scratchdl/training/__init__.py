@@ -11,6 +11,7 @@ from scratchdl.training.callbacks import (
     TerminateOnNaN,
     TrainingDiverged,
 )
+from scratchdl.training.denormals import flush_denormals
 from scratchdl.training.loggers import CSVLogger, TensorBoard
 from scratchdl.training.metrics import accuracy, mae, r2, rmse
 from scratchdl.training.trainer import Trainer
@@ -29,6 +30,7 @@ __all__ = [
     "Trainer",
     "TrainingDiverged",
     "accuracy",
+    "flush_denormals",
     "mae",
     "r2",
     "rmse",
