@@ -8,7 +8,9 @@ ReLU, dense 10, Adam 1e-3, batch 64. float32, 60,000 images unless ``--rows``.
     python bench/cnn.py [--model book|modern] [--repeats 3] [--rows 60000]
 
 Prints the median seconds per epoch (configurations interleaved), with 1 and 2 BLAS
-threads, PyTorch's time for the same model and loop, the GEMM floor (the epoch's matrix
+threads, PyTorch's time for the same model and loop, each library with its default
+treatment of subnormal floats (scratchdl flushes them, PyTorch does not) and, on one
+thread, with the other's, the GEMM floor (the epoch's matrix
 products timed alone) with the GFLOP/s achieved and the ratio to it, a forward/backward
 split per operation, and the peak memory of one epoch (tracemalloc, which sees NumPy's arrays).
 """
@@ -98,10 +100,10 @@ MODELS = {"book": (book_cnn, lambda: SGDMomentum(0.1, momentum=0.9), 60),
 MODEL = "book"
 
 
-def scratchdl_epoch(threads: int) -> Callable[[np.ndarray, np.ndarray], float]:
+def scratchdl_epoch(threads: int, flush: bool = True) -> Callable[[np.ndarray, np.ndarray], float]:
     def run(X: np.ndarray, y: np.ndarray) -> float:
         make, optimizer, batch = MODELS[MODEL]
-        trainer = Trainer(make(), optimizer(), blas_threads=threads)
+        trainer = Trainer(make(), optimizer(), blas_threads=threads, flush_denormals=flush)
         return trainer.fit(X, y, epochs=1, batch_size=batch, verbose=0).history["loss"][0]
 
     return run
@@ -125,7 +127,9 @@ def torch_model(torch: object, name: str, device: str = "cpu") -> tuple:
     return model, torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)  # type: ignore[attr-defined]
 
 
-def torch_epoch(threads: int) -> Callable[[np.ndarray, np.ndarray], float] | None:
+def torch_epoch(
+    threads: int, flush: bool = False
+) -> Callable[[np.ndarray, np.ndarray], float] | None:
     try:
         import torch
     except ImportError:
@@ -133,7 +137,11 @@ def torch_epoch(threads: int) -> Callable[[np.ndarray, np.ndarray], float] | Non
 
     def run(X: np.ndarray, y: np.ndarray) -> float:
         torch.set_num_threads(threads)
-        return torch_epoch_on(torch, MODEL, X, y, "cpu")
+        torch.set_flush_denormal(flush)
+        try:
+            return torch_epoch_on(torch, MODEL, X, y, "cpu")
+        finally:
+            torch.set_flush_denormal(False)
 
     return run
 
@@ -213,6 +221,11 @@ def main() -> None:
         run_torch = torch_epoch(threads)
         if run_torch is not None:
             configs[f"torch [{threads}t]"] = run_torch
+    # the defaults swapped: scratchdl with IEEE subnormals, PyTorch flushing them
+    configs["scratchdl, flush_denormals=False [1t]"] = scratchdl_epoch(1, flush=False)
+    run_torch = torch_epoch(1, flush=True)
+    if run_torch is not None:
+        configs["torch, set_flush_denormal(True) [1t]"] = run_torch
     med, times = interleaved(
         {name: (lambda fn=fn: fn(X, y)) for name, fn in configs.items()}, args.repeats
     )
@@ -222,7 +235,7 @@ def main() -> None:
         f"{args.model} CNN, one epoch of {len(X)} images ({source}), batch {MODELS[args.model][2]}, float32, median of {args.repeats}\n"
     )
     for name, seconds in med.items():
-        print(f"  {name:<30} {seconds:7.2f} s  [{min(times[name]):.2f}-{max(times[name]):.2f}]")
+        print(f"  {name:<40} {seconds:7.2f} s  [{min(times[name]):.2f}-{max(times[name]):.2f}]")
     ours = min(med["scratchdl Trainer.fit [1t]"], med["scratchdl Trainer.fit [2t]"])
     print(
         f"\n  scratchdl 2 threads / 1 thread: {med['scratchdl Trainer.fit [2t]'] / med['scratchdl Trainer.fit [1t]']:.2f}"

@@ -13,7 +13,9 @@ that machine noise spreads over all of them):
     scratchdl Trainer.fit, momentum the whole fit path: shuffling, callbacks, progress bar
     torch, momentum                 the same model and loop in PyTorch (if installed)
 
-each with 1 and 2 BLAS threads (threadpoolctl), and the ratios the issues ask for; then
+each with 1 and 2 BLAS threads (threadpoolctl), the hand-written loops inside
+`flush_denormals()` as `Trainer.fit` runs (PyTorch keeps its default, IEEE arithmetic),
+and the ratios the issues ask for; then
 the GEMM floor (the epoch's matrix products timed alone, same shapes and layouts) with the
 ratio of each loop to it, and a forward/backward split per operation.
 Uses MNIST from $SCRATCHDL_DATA when present, random pixels otherwise (same shapes).
@@ -49,6 +51,7 @@ from scratchdl import (
     SoftmaxCrossEntropy,
     Tanh,
     Trainer,
+    flush_denormals,
 )
 
 BATCH = 60
@@ -204,8 +207,8 @@ def main() -> None:
         if not limit:
             return lambda: fn(X, y, order)
 
-        def run() -> object:
-            with threadpool_limits(threads, user_api="blas"):
+        def run() -> object:  # the hand-written loops, with the threads and modes fit uses
+            with threadpool_limits(threads, user_api="blas"), flush_denormals():
                 return fn(X, y, order)
 
         return run
