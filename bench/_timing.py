@@ -118,8 +118,10 @@ def time_gemms(gemms: list, threads: int, repeats: int = 5, library: str = "nump
         pairs = [(torch.from_numpy(x), torch.from_numpy(y)) for x, y in pairs]
     times = []
     with threadpool_limits(threads, user_api="blas"):
-        for x, y in pairs[:8]:
-            x @ y  # warm-up
+        start = time.perf_counter()
+        while time.perf_counter() - start < 0.3:  # warm-up, as `interleaved` does
+            for x, y in pairs:
+                x @ y
         for _ in range(repeats):
             start = time.perf_counter()
             for x, y in pairs:
