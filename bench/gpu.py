@@ -94,7 +94,7 @@ def scratchdl_lstm(x: np.ndarray, xp: Any, device: Any, sync: Callable[[], None]
 
     def run() -> None:
         layer.forward(xd)
-        layer.backward(grad_d)
+        layer.backward(grad_d, need_input_grad=False)  # as torch: the data needs none
         sync()
 
     return run

@@ -63,7 +63,8 @@ class Trainer:
 
     The loop (`fit`) calls `train_step` for every batch; override it for a custom step.
     `state_dict()` holds everything a run needs to continue bit for bit (network, optimizer,
-    position, shuffling generator, history, callbacks); checkpoints store it.
+    position, shuffling generator, history, callbacks), given the same `blas_threads` and
+    `flush_denormals` settings; checkpoints store it.
     """
 
     def __init__(
