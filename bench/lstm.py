@@ -4,8 +4,8 @@ inputs as the book's chapter 6 feeds them), float32, against torch.nn.LSTM when 
     python bench/lstm.py [--repeats 7]
 
 For sequences of 25 and 100 steps, prints the median seconds of one forward + backward
-pass through the LSTM layer alone (configurations interleaved, each run after a warm-up
-run of its own; no input gradient, as for PyTorch's), with 1 and 2 BLAS threads,
+pass through the LSTM layer alone (configurations interleaved, each timed run after 0.3 s
+of untimed runs of its own; no input gradient, as for PyTorch's), with 1 and 2 BLAS threads,
 the ratio to PyTorch's best, the GEMM floor (the pass's matrix products timed alone, same
 shapes and layouts) and the time split between forward and backward.
 """
