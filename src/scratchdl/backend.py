@@ -261,13 +261,13 @@ def im2col(x: Any, kernel: tuple[int, int], stride: int, pad: Padding) -> tuple[
     Row (c, i, j) holds offset (i, j) of channel c for every output pixel of every image."""
     n, c = x.shape[:2]
     kh, kw = kernel
-    kernels = fast_kernels() if type(x) is np.ndarray and x.dtype in _FLOATS else None
-    if kernels is not None:  # scratchdl[fast]: one compiled pass, the same matrix
+    compiled = kernel_for("im2col", x)
+    if compiled is not None:  # scratchdl[fast]: one compiled pass, the same matrix
         top, bottom, left, right = pad
         ho = (x.shape[2] + top + bottom - kh) // stride + 1
         wo = (x.shape[3] + left + right - kw) // stride + 1
         cols = np.empty((c * kh * kw, n, ho, wo), dtype=x.dtype)
-        kernels.im2col(x, kh, kw, stride, top, left, cols)
+        compiled(x, kh, kw, stride, top, left, cols)
         return cols.reshape(c * kh * kw, n * ho * wo), ho, wo
     if isinstance(x, np.ndarray):
         view = windows(x, kernel, stride, pad)
@@ -297,13 +297,11 @@ def col2im(
     ho, wo = out_size
     top, bottom, left, right = pad
     shape = (c, n, h + top + bottom, w + left + right)
-    kernels = None
-    if type(grad_cols) is np.ndarray and grad_cols.dtype in _FLOATS:
-        kernels = fast_kernels()
-    if kernels is not None:
+    compiled = kernel_for("col2im", grad_cols)
+    if compiled is not None:
         padded = np.zeros(shape, dtype=grad_cols.dtype)
         cols = np.ascontiguousarray(grad_cols).reshape(c * kh * kw, n, ho, wo)
-        kernels.col2im(cols, kh, kw, stride, padded)
+        compiled(cols, kh, kw, stride, padded)
     else:
         grad_windows = xp.reshape(grad_cols, (c, kh, kw, n, ho, wo))
         padded = xp.zeros(shape, dtype=grad_cols.dtype, device=device_of(grad_cols))
@@ -416,13 +414,13 @@ def kernel_for(name: str, *arrays: Any) -> Callable[..., None] | None:
 def max_pool_2x2(x: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     """(max over the 2×2 tiles, offset of each tile's first maximum) of a floating NumPy
     (N, C, H, W) array through the compiled kernel, or None when it does not apply."""
-    kernels = fast_kernels()
-    if kernels is None or type(x) is not np.ndarray or x.dtype not in _FLOATS:
+    compiled = kernel_for("max_pool_2x2", x)
+    if compiled is None:
         return None
     n, c, h, w = x.shape
     out = np.empty((n, c, h // 2, w // 2), dtype=x.dtype)
     which = np.empty(out.shape, dtype=np.uint8)
-    kernels.max_pool_2x2(x, out, which)
+    compiled(x, out, which)
     return out, which
 
 
@@ -439,21 +437,12 @@ def tanh_backward(grad: np.ndarray, y: np.ndarray) -> np.ndarray | None:
     """``grad * (1 - y * y)`` in one compiled pass (the same bits), in `y`'s memory layout,
     for floating NumPy arrays of one shape and dtype and at most four axes in any layouts;
     None when the kernels are off or do not apply (then the NumPy expression runs)."""
-    kernels = fast_kernels()
-    if (
-        kernels is None
-        or type(grad) is not np.ndarray
-        or type(y) is not np.ndarray
-        or grad.dtype not in _FLOATS
-        or y.dtype != grad.dtype
-        or grad.shape != y.shape
-        or grad.ndim > 4
-        or grad.size == 0
-    ):
+    compiled = kernel_for("tanh_backward", grad, y)
+    if compiled is None or grad.shape != y.shape or grad.ndim > 4 or grad.size == 0:
         return None
     out = np.empty_like(y)
     lead = (None,) * (4 - grad.ndim)  # views with leading axes of length 1
-    kernels.tanh_backward(grad[lead], y[lead], grad.dtype.type(1), out[lead])
+    compiled(grad[lead], y[lead], grad.dtype.type(1), out[lead])
     return out
 
 
