@@ -166,3 +166,23 @@ def lstm_backward_step(
             d[2 * hidden + k] = dc * i * (one - g * g)
             d[3 * hidden + k] = dh * tc * o * (one - o)
             dc_next[b, k] = dc * f
+
+
+@numba.njit(cache=True, nogil=True)
+def dropout(
+    values: np.ndarray, multiplier: int, offset: int, threshold: int, scale: float, out: np.ndarray
+) -> None:  # pragma: no cover
+    """``out[i] = values[i] * (scale if kept(i) else 0)`` over 1-D arrays, where element i
+    is kept when the 32-bit hash of ``multiplier·i + offset`` is below `threshold`: the
+    mask `ops.dropout.dropout_mask` computes (same bits), drawn and applied in one pass."""
+    low = numba.uint64(0xFFFFFFFF)
+    a, b, t = numba.uint64(multiplier), numba.uint64(offset), numba.uint64(threshold)
+    zero = scale * 0
+    for i in range(values.size):
+        h = (numba.uint64(i) * a + b) & low
+        h ^= h >> numba.uint64(16)
+        h = (h * numba.uint64(0x7FEB352D)) & low
+        h ^= h >> numba.uint64(15)
+        h = (h * numba.uint64(0x846CA68B)) & low
+        h ^= h >> numba.uint64(16)
+        out[i] = values[i] * (scale if h < t else zero)

@@ -446,4 +446,28 @@ def tanh_backward(grad: np.ndarray, y: np.ndarray) -> np.ndarray | None:
     return out
 
 
+#: Elements per counter block of a dropout mask: element i is hashed from its index in its
+#: block, with the block's own keys, so no two elements of one mask share a hash input.
+DROPOUT_BLOCK = 2**32
+
+
+def dropout(
+    values: np.ndarray, keys: tuple[tuple[int, int], ...], threshold: int, scale: float
+) -> np.ndarray | None:
+    """`values` times the dropout mask of `keys` (`ops.dropout.dropout_mask`: `scale` where
+    an element is kept, 0 elsewhere) in one compiled pass per block of elements, drawing
+    the mask as it goes; the same bits as ``values * dropout_mask(...)``, in C order. None
+    when the kernels are off or do not apply (then the NumPy code runs)."""
+    compiled = kernel_for("dropout", values)
+    if compiled is None:
+        return None
+    flat = np.ascontiguousarray(values).reshape(-1)
+    out = np.empty(values.shape, dtype=values.dtype)
+    target, scale = out.reshape(-1), values.dtype.type(scale)
+    for block, (multiplier, offset) in enumerate(keys):
+        part = slice(block * DROPOUT_BLOCK, (block + 1) * DROPOUT_BLOCK)
+        compiled(flat[part], multiplier, offset, threshold, scale, target[part])
+    return out
+
+
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))

@@ -2,10 +2,69 @@
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 import numpy as np
 
+from scratchdl import backend
 from scratchdl.backend import host_dtype, like
 from scratchdl.core import Operation, check_flag
+
+_LOW = 0xFFFFFFFF
+_CHUNK = 32768  # elements per pass of the NumPy code: its buffers stay in the L2 cache
+
+
+def draw_keys(rng: np.random.Generator, size: int) -> tuple[tuple[int, int], ...]:
+    """The keys of one dropout mask of `size` elements: for each block of
+    `backend.DROPOUT_BLOCK` elements an odd multiplier and an offset below 2³², drawn from
+    `rng` (two 32-bit draws per block, whatever the mask's size). Plain integers, so they
+    stay on the host when a network moves to a device."""
+    blocks = max(1, -(-size // backend.DROPOUT_BLOCK))
+    keys = rng.integers(0, 2**32, size=(blocks, 2), dtype=np.uint64)
+    return tuple((a | 1, b) for a, b in keys.tolist())
+
+
+def keep_threshold(keep_prob: float) -> int:
+    """The 32-bit threshold below which a hash keeps its element: keep_prob·2³², rounded
+    (so P(kept) is keep_prob to within 2.4e-10)."""
+    return min(round(keep_prob * 2**32), _LOW)
+
+
+def dropout_mask(
+    size: int, keys: tuple[tuple[int, int], ...], threshold: int, scale: float, dtype: Any
+) -> np.ndarray:
+    """The flat dropout mask of `size` elements in `dtype`: `scale` where element i is kept,
+    0 elsewhere. Element i of block k is kept when ``hash(a·i + b mod 2³²) < threshold``,
+    with (a, b) = ``keys[k]`` and `hash` a 32-bit integer finaliser (xor-shift 16, multiply
+    by 0x7feb352d, xor-shift 15, multiply by 0x846ca68b, xor-shift 16). It is the NumPy
+    reference of the compiled kernel (`backend.dropout`), which gives the same bits."""
+    dtype = np.dtype(dtype)
+    out = np.empty(size, dtype=dtype)
+    step = min(_CHUNK, max(size, 1))
+    ramp = np.arange(step, dtype=np.uint32)
+    h, t = np.empty(step, np.uint32), np.empty(step, np.uint32)
+    kept = np.empty(step, dtype=bool)
+    scale, limit = dtype.type(scale), np.uint32(threshold)
+    for block, (a, b) in enumerate(keys):
+        start = block * backend.DROPOUT_BLOCK
+        stop = min(size, start + backend.DROPOUT_BLOCK)
+        steps = np.multiply(ramp, np.uint32(a), dtype=np.uint32)  # a·i for i in one chunk
+        for first in range(start, stop, step):
+            m = min(step, stop - first)
+            x, y = h[:m], t[:m]
+            np.add(steps[:m], np.uint32(((first - start) * a + b) & _LOW), out=x)
+            np.right_shift(x, 16, out=y)
+            x ^= y
+            x *= np.uint32(0x7FEB352D)
+            np.right_shift(x, 15, out=y)
+            x ^= y
+            x *= np.uint32(0x846CA68B)
+            np.right_shift(x, 16, out=y)
+            x ^= y
+            np.less(x, limit, out=kept[:m])
+            np.multiply(kept[:m], scale, out=out[first : first + m])
+    return out
 
 
 class Dropout(Operation):
@@ -22,7 +81,11 @@ class Dropout(Operation):
       inverted form's, so the book's dropout experiments need it to be reproduced exactly.
 
     Masks come from `rng`, which a layer (and so the network) hands down; a stand-alone
-    operation makes its own unseeded generator. The mask is stored in the input's dtype,
+    operation makes its own unseeded generator. Each mask costs two 32-bit draws from it
+    (per 2³² elements): element i is kept when a 32-bit hash of a·i + b is below
+    keep_prob·2³² (`dropout_mask`), with (a, b) drawn for the mask. With
+    ``scratchdl[fast]`` one compiled pass draws and applies the mask, forward and backward
+    (the same bits); without it the NumPy code computes the mask in the input's dtype,
     so a float32 model stays float32.
     """
 
@@ -38,12 +101,34 @@ class Dropout(Operation):
         self.keep_prob = keep_prob
         self.inverted = check_flag("Dropout", "inverted", inverted)
         self.rng = rng
-        self.mask: np.ndarray | None = None
+        self._mask: Any = None
+        # the last training pass's mask, as its keys (`draw_keys`)
+        self._keys: tuple[tuple[int, int], ...] | None = None
         self._scale: float | None = None  # the inference-time factor of the book's form
+
+    @property
+    def mask(self) -> Any:
+        """The last training pass's mask, in the input's namespace, shape and dtype (`scale`
+        where kept, 0 elsewhere), or None after an inference pass. The compiled path keeps
+        only its keys; the mask is computed from them when asked for."""
+        if self._mask is None and self._keys is not None:
+            x = self.input_
+            settings = self._mask_settings(x)
+            mask = dropout_mask(math.prod(x.shape), self._keys, *settings).reshape(x.shape)
+            self._mask = mask if isinstance(x, np.ndarray) else like(mask, x)
+        return self._mask
+
+    def _mask_settings(self, x: Any) -> tuple[int, float, np.dtype]:
+        """(threshold, kept values' factor, dtype) of the mask for input `x`."""
+        dtype = host_dtype(x.dtype)
+        if not np.issubdtype(dtype, np.floating):
+            dtype = np.dtype(np.float64)
+        scale = dtype.type(1.0 / self.keep_prob) if self.inverted else dtype.type(1.0)
+        return keep_threshold(self.keep_prob), scale, dtype
 
     def _output(self, inference: bool) -> np.ndarray:
         x = self.input_
-        self.mask, self._scale = None, None
+        self._mask, self._keys, self._scale = None, None, None
         if self.keep_prob == 1.0 or (inference and self.inverted):
             return x
         if inference:
@@ -51,22 +136,23 @@ class Dropout(Operation):
             return x * self.keep_prob
         if self.rng is None:
             self.rng = np.random.default_rng()
-        dtype = host_dtype(x.dtype)
-        if not np.issubdtype(dtype, np.floating):
-            dtype = np.dtype(np.float64)
-        # floor(u + keep_prob) is 1 with probability keep_prob for u uniform in [0, 1);
-        # in-place passes over one buffer give the (scaled) mask. It is drawn on the host
-        # from the network's generator on every backend, so one seed gives one model.
-        mask = self.rng.random(tuple(x.shape), dtype=dtype)
-        mask += dtype.type(self.keep_prob)
-        np.floor(mask, out=mask)
-        if self.inverted:
-            mask *= dtype.type(1.0 / self.keep_prob)
-        self.mask = mask if isinstance(x, np.ndarray) else like(mask, x)
+        # The keys are drawn on the host from the network's generator on every backend, and
+        # the mask is computed from them in exact integer arithmetic, so one seed gives one
+        # model on every backend, with and without the compiled kernels.
+        self._keys = draw_keys(self.rng, math.prod(x.shape))
+        threshold, scale, _ = self._mask_settings(x)
+        out = backend.dropout(x, self._keys, threshold, scale)
+        if out is not None:
+            return out
         return x * self.mask
 
     def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
-        if self.mask is not None:
+        if self._keys is not None:
+            if self._mask is None:  # the compiled path: the mask again, from its keys
+                threshold, scale, _ = self._mask_settings(self.input_)
+                grad = backend.dropout(output_grad, self._keys, threshold, scale)
+                if grad is not None:
+                    return grad
             return output_grad * self.mask
         if self._scale is not None:
             return output_grad * self._scale
