@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from scratchdl import Dropout, backend, gradcheck
+from scratchdl.ops import dropout as dropout_module
 from scratchdl.ops.dropout import draw_keys, dropout_mask, keep_threshold
 
 
@@ -148,3 +149,27 @@ def test_an_integer_input_gets_a_float64_mask(switch):
         switch(fast)
         out = Dropout(0.5, rng=np.random.default_rng(0)).forward(np.arange(1, 101))
         assert out.dtype == np.float64 and set(np.unique(out / np.arange(1, 101))) <= {0, 2}
+
+
+@pytest.mark.parametrize("library", ["array_api_strict", "torch"])
+def test_device_masks_have_the_numpy_bits_without_a_host_copy(library, rng, monkeypatch):
+    """On another array library the mask is computed on the input's device in int64
+    arithmetic: array_api_strict's "device1" refuses any silent copy to NumPy, as CuPy
+    does, and the outputs and gradients equal NumPy's bit for bit."""
+    lib = pytest.importorskip(library)
+    x = rng.standard_normal((3, 4, 5, 6)).astype(np.float32)
+    g = rng.standard_normal(x.shape).astype(np.float32)
+    if library == "array_api_strict":
+        as_lib = lambda a: lib.asarray(a, device=lib.Device("device1"))  # noqa: E731
+    else:
+        as_lib = lib.asarray
+    for inverted in (True, False):
+        ref = Dropout(0.7, inverted=inverted, rng=np.random.default_rng(8))
+        op = Dropout(0.7, inverted=inverted, rng=np.random.default_rng(8))
+        want_out, want_grad = ref.forward(x), ref.backward(g)
+        with monkeypatch.context() as patch:  # the host's mask code must not run
+            patch.setattr(dropout_module, "dropout_mask", None)
+            out, grad = op.forward(as_lib(x)), op.backward(as_lib(g))
+        assert type(out) is type(as_lib(x)) and type(op.mask) is type(out)
+        np.testing.assert_array_equal(backend.to_numpy(out), want_out)
+        np.testing.assert_array_equal(backend.to_numpy(grad), want_grad)

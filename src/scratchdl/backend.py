@@ -12,8 +12,9 @@ each with a NumPy fast path and a generic path:
 - scatter-add of rows, for an embedding's gradient (`scatter_add_rows`): ``np.add.at`` in
   NumPy, ``cupyx.scatter_add`` in CuPy, ``index_add_`` in PyTorch, a one-hot product (in
   chunks of bounded memory) elsewhere;
-- random numbers: every random array (initial weights, dropout masks) is drawn on the host
-  from the network's NumPy generator and then moved, so one seed gives the same model on
+- random numbers: initial weights are drawn on the host from the network's NumPy generator
+  and then moved, and a dropout mask's two keys are drawn there (the mask is computed from
+  them on the device in exact integer arithmetic), so one seed gives the same model on
   every backend.
 
 `array-api-compat` is imported only when a non-NumPy array is first seen.

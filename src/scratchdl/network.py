@@ -118,8 +118,8 @@ class NeuralNetwork:
         arrays of `xp` (`scratchdl.to_numpy` copies one to the host), and `Trainer.fit`
         moves each batch. ``net.to(numpy)`` brings it back. Model files and checkpoints are
         written from any backend and always load onto NumPy; move the loaded network.
-        Random numbers (initial weights, dropout masks) are drawn on the host from the
-        network's generator, so a seed gives the same model on every backend.
+        Random numbers (initial weights, the keys of dropout masks) are drawn on the host
+        from the network's generator, so a seed gives the same model on every backend.
         """
         try:
             xp = backend.resolve(xp)

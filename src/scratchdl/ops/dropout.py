@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from scratchdl import backend
-from scratchdl.backend import host_dtype, like
+from scratchdl.backend import device_of, dtype_of, host_dtype, namespace
 from scratchdl.core import Operation, check_flag
 
 _LOW = 0xFFFFFFFF
@@ -67,6 +67,37 @@ def dropout_mask(
     return out
 
 
+def _times_mod_2_32(x: Any, c: int) -> Any:
+    """``x·c mod 2³²`` for int64 `x` in [0, 2³²) and `c` below 2³², exactly: the 16-bit
+    halves of `c` keep every product below 2⁴⁸."""
+    high = ((x * (c >> 16)) & 0xFFFF) << 16
+    return (high + x * (c & 0xFFFF)) & _LOW
+
+
+def device_mask(
+    ref: Any, keys: tuple[tuple[int, int], ...], threshold: int, scale: float, dtype: Any
+) -> Any:
+    """`dropout_mask` computed in the array library and on the device of `ref` (an array of
+    the mask's shape), in int64 arithmetic, which every array library has and which is
+    exact, so the mask has the same bits as the NumPy one and never visits the host."""
+    xp, device, size = namespace(ref), device_of(ref), math.prod(ref.shape)
+    parts = []
+    for block, (a, b) in enumerate(keys):
+        start = block * backend.DROPOUT_BLOCK
+        h = xp.arange(
+            min(size, start + backend.DROPOUT_BLOCK) - start, dtype=xp.int64, device=device
+        )
+        h = (_times_mod_2_32(h, a) + b) & _LOW
+        h = h ^ (h >> 16)
+        h = _times_mod_2_32(h, 0x7FEB352D)
+        h = h ^ (h >> 15)
+        h = _times_mod_2_32(h, 0x846CA68B)
+        parts.append((h ^ (h >> 16)) < threshold)
+    kept = parts[0] if len(parts) == 1 else xp.concat(parts)
+    mask = xp.astype(kept, dtype_of(xp, dtype)) * float(scale)
+    return xp.reshape(mask, tuple(ref.shape))
+
+
 class Dropout(Operation):
     """Keeps each value with probability `keep_prob` during training.
 
@@ -86,7 +117,8 @@ class Dropout(Operation):
     keep_prob·2³² (`dropout_mask`), with (a, b) drawn for the mask. With
     ``scratchdl[fast]`` one compiled pass draws and applies the mask, forward and backward
     (the same bits); without it the NumPy code computes the mask in the input's dtype,
-    so a float32 model stays float32.
+    so a float32 model stays float32. On another array library the mask is computed on
+    the input's device (`device_mask`, the same bits).
     """
 
     def __init__(
@@ -114,8 +146,11 @@ class Dropout(Operation):
         if self._mask is None and self._keys is not None:
             x = self.input_
             settings = self._mask_settings(x)
-            mask = dropout_mask(math.prod(x.shape), self._keys, *settings).reshape(x.shape)
-            self._mask = mask if isinstance(x, np.ndarray) else like(mask, x)
+            if isinstance(x, np.ndarray):
+                mask = dropout_mask(x.size, self._keys, *settings)
+                self._mask = mask.reshape(x.shape)
+            else:  # computed where the input lives: no host round trip
+                self._mask = device_mask(x, self._keys, *settings)
         return self._mask
 
     def _mask_settings(self, x: Any) -> tuple[int, float, np.dtype]:
@@ -137,8 +172,8 @@ class Dropout(Operation):
         if self.rng is None:
             self.rng = np.random.default_rng()
         # The keys are drawn on the host from the network's generator on every backend, and
-        # the mask is computed from them in exact integer arithmetic, so one seed gives one
-        # model on every backend, with and without the compiled kernels.
+        # the mask is computed from them in exact integer arithmetic (on the input's device),
+        # so one seed gives one model on every backend, with and without the kernels.
         self._keys = draw_keys(self.rng, math.prod(x.shape))
         threshold, scale, _ = self._mask_settings(x)
         out = backend.dropout(x, self._keys, threshold, scale)
