@@ -12,12 +12,15 @@ threads, PyTorch's time for the same model and loop, each library with its defau
 treatment of subnormal floats (scratchdl flushes them, PyTorch does not) and, on one
 thread, with the other's, the GEMM floor (the epoch's matrix
 products timed alone) with the GFLOP/s achieved and the ratio to it, a forward/backward
-split per operation, and the peak memory of one epoch (tracemalloc, which sees NumPy's arrays).
+split per operation, for the book's model the time of one dropout mask (compiled, the NumPy
+reference, and the uniform draw per element of earlier releases), and the peak memory of
+one epoch (tracemalloc, which sees NumPy's arrays).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import time
 import tracemalloc
 from collections.abc import Callable
@@ -40,6 +43,7 @@ from scratchdl import (
     Adam,
     Conv2D,
     Dense,
+    Dropout,
     Flatten,
     Linear,
     MaxPool2D,
@@ -49,6 +53,7 @@ from scratchdl import (
     SoftmaxCrossEntropy,
     Tanh,
     Trainer,
+    backend,
 )
 
 BATCH = 60
@@ -201,6 +206,49 @@ def gemm_floor(X: np.ndarray, y: np.ndarray, threads: int) -> tuple[float, float
     )
 
 
+def dropout_lines(repeats: int) -> list[str]:
+    """One dropout mask over the book CNN's (60, 16, 28, 28) activations, 50 passes per
+    timed run: the compiled pass forward and backward, the NumPy reference, and the
+    uniform draw per element that releases before the counter-based masks made."""
+    x = np.random.default_rng(0).standard_normal((60, 16, 28, 28)).astype(np.float32)
+    draw = np.random.default_rng(1)
+
+    def uniform() -> None:  # the earlier releases' mask: rng.random, then in-place passes
+        mask = draw.random(x.shape, dtype=np.float32)
+        mask += np.float32(0.8)
+        np.floor(mask, out=mask)
+        mask *= np.float32(1 / 0.8)
+        _ = x * mask
+
+    op = Dropout(0.8, rng=np.random.default_rng(2))
+    op.forward(x)
+
+    def forward(fast: bool) -> Callable[[], None]:
+        def run() -> None:
+            backend.set_fast(fast)
+            op.forward(x)
+
+        return run
+
+    def backward() -> None:  # after a compiled forward, the mask is drawn again from its keys
+        backend.set_fast(True)
+        op.backward(x)
+
+    configs = {"uniform draw per element (earlier releases)": uniform,
+               "NumPy reference forward": forward(False)}  # fmt: skip
+    if backend.fast_kernels() is not None:
+        configs["compiled forward"] = forward(True)
+        configs["compiled backward"] = backward
+    fifty = {name: (lambda fn=fn: [fn() for _ in range(50)]) for name, fn in configs.items()}
+    with threadpool_limits(1, user_api="blas"):
+        med, times = interleaved(fifty, repeats)
+    backend.set_fast(os.environ.get("SCRATCHDL_FAST", "1") != "0")
+    return [
+        f"  {name:<44} {med[name] / 50 * 1e3:6.2f} ms  [{min(times[name]) / 50 * 1e3:.2f}-{max(times[name]) / 50 * 1e3:.2f}]"
+        for name in configs
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -261,6 +309,12 @@ def main() -> None:
         whole = time.perf_counter() - start
     print("\nper operation, 1 thread (forward / backward seconds):")
     print_split(split, whole=whole)
+
+    if MODEL == "book":
+        print(
+            f"\none dropout mask of 752,640 values, 1 thread, median of {args.repeats} runs of 50:"
+        )
+        print("\n".join(dropout_lines(args.repeats)))
 
     tracemalloc.start()
     scratchdl_epoch(1)(X, y)
