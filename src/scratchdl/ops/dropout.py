@@ -18,8 +18,8 @@ _CHUNK = 32768  # elements per pass of the NumPy code: its buffers stay in the L
 def draw_keys(rng: np.random.Generator, size: int) -> tuple[tuple[int, int], ...]:
     """The keys of one dropout mask of `size` elements: for each block of
     `backend.DROPOUT_BLOCK` elements an odd multiplier and an offset below 2³², drawn from
-    `rng` (two 32-bit draws per block, whatever the mask's size). Plain integers, so they
-    stay on the host when a network moves to a device."""
+    `rng` as ``rng.integers(0, 2**32, (blocks, 2))`` whatever the mask's size. Plain
+    integers, so they stay on the host when a network moves to a device."""
     blocks = max(1, -(-size // backend.DROPOUT_BLOCK))
     keys = rng.integers(0, 2**32, size=(blocks, 2), dtype=np.uint64)
     return tuple((a | 1, b) for a, b in keys.tolist())
@@ -112,7 +112,7 @@ class Dropout(Operation):
       inverted form's, so the book's dropout experiments need it to be reproduced exactly.
 
     Masks come from `rng`, which a layer (and so the network) hands down; a stand-alone
-    operation makes its own unseeded generator. Each mask costs two 32-bit draws from it
+    operation makes its own unseeded generator. Each mask costs two integer draws from it
     (per 2³² elements): element i is kept when a 32-bit hash of a·i + b is below
     keep_prob·2³² (`dropout_mask`), with (a, b) drawn for the mask. With
     ``scratchdl[fast]`` one compiled pass draws and applies the mask, forward and backward
