@@ -54,7 +54,7 @@ class Trainer:
         flush_denormals: flush subnormal floats to zero during `fit` and `evaluate` (the
             default; x86-64 Linux, elsewhere no effect): training makes them, and x86
             processors compute with them tens of times more slowly (the book's CNN epoch:
-            17.0 s with IEEE arithmetic, 10.2 s flushed). False leaves the arithmetic
+            14.0 s with IEEE arithmetic, 7.0 s flushed). False leaves the arithmetic
             alone. See `scratchdl.training.denormals`.
         distributed: data-parallel training over MPI (run under ``mpiexec -n N``; see
             `scratchdl.distributed`): each global batch is split across the ranks and the
