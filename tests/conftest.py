@@ -23,6 +23,16 @@ def rng() -> np.random.Generator:
     return np.random.default_rng(12345)
 
 
+@pytest.fixture
+def fast_off():
+    """A switch for the compiled kernels (``fast_off(False)`` runs the NumPy reference),
+    restored to the environment's setting after the test."""
+    from scratchdl import backend
+
+    yield backend.set_fast
+    backend.set_fast(os.environ.get("SCRATCHDL_FAST", "1") != "0")
+
+
 def away_from_zero(x: np.ndarray, margin: float = 0.05) -> np.ndarray:
     """Push values within `margin` of 0 out to ±margin, keeping their sign (avoid kinks)."""
     x = x.copy()

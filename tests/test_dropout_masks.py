@@ -3,8 +3,6 @@ kernel (scratchdl[fast]) giving the NumPy reference's bits forward and backward.
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 
@@ -22,13 +20,6 @@ def scalar_hash(i: int, a: int, b: int) -> int:
     h ^= h >> 15
     h = (h * 0x846CA68B) & low
     return h ^ (h >> 16)
-
-
-@pytest.fixture
-def switch():
-    """Turns the compiled kernels on or off for one test (restored after)."""
-    yield backend.set_fast
-    backend.set_fast(os.environ.get("SCRATCHDL_FAST", "1") != "0")
 
 
 def test_mask_is_the_documented_hash_across_chunks():
@@ -82,8 +73,8 @@ def test_one_seed_one_mask_and_new_masks_each_pass():
     assert not np.array_equal(first, a.forward(x))
 
 
-def _run(switch, on: bool, x: np.ndarray, g: np.ndarray, **kwargs) -> tuple:
-    switch(on)
+def _run(fast_off, on: bool, x: np.ndarray, g: np.ndarray, **kwargs) -> tuple:
+    fast_off(on)
     op = Dropout(rng=np.random.default_rng(5), **kwargs)
     out = op.forward(x)
     took_kernel = op._mask is None
@@ -93,14 +84,14 @@ def _run(switch, on: bool, x: np.ndarray, g: np.ndarray, **kwargs) -> tuple:
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("inverted", [True, False])
-def test_kernel_gives_the_reference_bits(switch, dtype, inverted, rng):
+def test_kernel_gives_the_reference_bits(fast_off, dtype, inverted, rng):
     pytest.importorskip("numba")
     x = rng.standard_normal((7, 3, 11, 13)).astype(dtype)
     x[0, 0, 0, :4] = [np.nan, np.inf, -np.inf, -0.0]  # x·0 keeps NaN and signs, as NumPy's
     g = rng.standard_normal(x.shape).astype(dtype)
     kwargs = {"keep_prob": 0.7, "inverted": inverted}
-    ref_out, ref_grad, ref_kernel, _ = _run(switch, False, x, g, **kwargs)
-    out, grad, kernel, op = _run(switch, True, x, g, **kwargs)
+    ref_out, ref_grad, ref_kernel, _ = _run(fast_off, False, x, g, **kwargs)
+    out, grad, kernel, op = _run(fast_off, True, x, g, **kwargs)
     assert kernel and not ref_kernel, "the kernel path was not taken (or taken with it off)"
     assert out.dtype == grad.dtype == dtype
     np.testing.assert_array_equal(out, ref_out)
@@ -109,24 +100,24 @@ def test_kernel_gives_the_reference_bits(switch, dtype, inverted, rng):
     np.testing.assert_array_equal(op.mask, (ref_out != 0) * op.mask.max())  # asked for later
 
 
-def test_kernel_on_a_strided_input_and_gradient(switch, rng):
+def test_kernel_on_a_strided_input_and_gradient(fast_off, rng):
     pytest.importorskip("numba")
     x = rng.standard_normal((12, 10)).astype(np.float32).T  # Fortran order
     g = rng.standard_normal((20, 12)).astype(np.float32)[::2]  # every other row
-    results = [_run(switch, on, x, g, keep_prob=0.6)[:2] for on in (False, True)]
+    results = [_run(fast_off, on, x, g, keep_prob=0.6)[:2] for on in (False, True)]
     for ref, got in zip(*results, strict=True):
         np.testing.assert_array_equal(got, ref)
 
 
-def test_masks_of_several_counter_blocks(switch, monkeypatch, rng):
+def test_masks_of_several_counter_blocks(fast_off, monkeypatch, rng):
     """Masks longer than one counter block (2^32 elements) hash each block with its own
     keys: checked with the block made small."""
     pytest.importorskip("numba")
     monkeypatch.setattr(backend, "DROPOUT_BLOCK", 1000)
     assert len(draw_keys(np.random.default_rng(0), 2500)) == 3
     x = rng.standard_normal((5, 500))
-    ref_out, ref_grad, _, ref_op = _run(switch, False, x, x, keep_prob=0.5)
-    out, grad, _, op = _run(switch, True, x, x, keep_prob=0.5)
+    ref_out, ref_grad, _, ref_op = _run(fast_off, False, x, x, keep_prob=0.5)
+    out, grad, _, op = _run(fast_off, True, x, x, keep_prob=0.5)
     np.testing.assert_array_equal(out, ref_out)
     np.testing.assert_array_equal(grad, ref_grad)
     mask = ref_op.mask.reshape(-1)
@@ -136,17 +127,17 @@ def test_masks_of_several_counter_blocks(switch, monkeypatch, rng):
 
 
 @pytest.mark.parametrize("fast", [False, True])
-def test_dropout_gradient_checks_on_both_paths(switch, fast, rng):
-    switch(fast)
+def test_dropout_gradient_checks_on_both_paths(fast_off, fast, rng):
+    fast_off(fast)
     x = rng.standard_normal((4, 3, 5, 5))
     for inverted in (True, False):
         op = Dropout(0.6, inverted=inverted, rng=np.random.default_rng(2))
         assert gradcheck.check_operation(op, x) < 1e-7
 
 
-def test_an_integer_input_gets_a_float64_mask(switch):
+def test_an_integer_input_gets_a_float64_mask(fast_off):
     for fast in (False, True):
-        switch(fast)
+        fast_off(fast)
         out = Dropout(0.5, rng=np.random.default_rng(0)).forward(np.arange(1, 101))
         assert out.dtype == np.float64 and set(np.unique(out / np.arange(1, 101))) <= {0, 2}
 

@@ -19,13 +19,6 @@ from scratchdl import MaxPool2D, backend, gradcheck
 pytest.importorskip("numba")
 
 
-@pytest.fixture
-def fast_off():
-    """Run the NumPy reference for the duration of a `with`-less block (restored after)."""
-    yield lambda on: backend.set_fast(on)
-    backend.set_fast(os.environ.get("SCRATCHDL_FAST", "1") != "0")
-
-
 def both(x: np.ndarray, g_seed: int, switch) -> tuple[list, list]:
     results = []
     for on in (False, True):
