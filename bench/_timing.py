@@ -40,11 +40,33 @@ def interleaved(
 
 
 def machine() -> str:
-    """Date, CPU, cores, NumPy and its BLAS."""
+    """Date, CPU, cores, NumPy, its BLAS and the kernels that BLAS chose, with a warning line
+    when the environment pins OpenBLAS's kernels.
+
+    OpenBLAS picks its kernels for the CPU at load time unless ``OPENBLAS_CORETYPE`` names
+    them. Some machines set it (with ``OPENBLAS_L2_SIZE``) for older OpenBLAS builds that
+    fail on their processor; pinned to Haswell on an AVX-512 CPU, NumPy's matrix products
+    measured 1.7-1.9x as long here. To benchmark what a current NumPy does on the CPU,
+    unset both for the one command: ``env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python
+    bench/mlp.py``."""
+    libraries = [p for p in threadpool_info() if p["user_api"] == "blas"]
+    # NumPy's own, when another library (PyTorch's, SciPy's) has loaded one too
+    libraries = [p for p in libraries if "numpy" in p.get("filepath", "")] or libraries
     blas = ", ".join(
-        f"{p['internal_api']} {p['version']}" for p in threadpool_info() if p["user_api"] == "blas"
+        f"{p['internal_api']} {p['version']}, {p.get('architecture') or '?'} kernels"
+        for p in libraries
     )
-    return f"{time.strftime('%Y-%m-%d')} | {platform.machine()}, {os.cpu_count()} cores | numpy {np.__version__} ({blas})"
+    line = f"{time.strftime('%Y-%m-%d')} | {platform.machine()}, {os.cpu_count()} cores | numpy {np.__version__} ({blas})"
+    pinned = {
+        k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if k in os.environ
+    }
+    if pinned:
+        settings = " ".join(f"{k}={v}" for k, v in pinned.items())
+        line += (
+            f"\nnote: the environment sets {settings}, so OpenBLAS runs the kernels named "
+            "above, not the ones it picks for this CPU (see bench/_timing.py: machine)"
+        )
+    return line
 
 
 # --- the GEMM floor: the matrix products of a training step, timed alone -------------------

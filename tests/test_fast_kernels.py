@@ -230,3 +230,103 @@ def test_lstm_kernel_path_is_gradient_checked(fast_off, rng):
     weights = [rng.standard_normal(s) * 0.5 for s in [(3, 8), (2, 8), (1, 8)]]
     op = LSTMOperation(weights, return_sequences=True)
     assert gradcheck.check_operation(op, rng.standard_normal((2, 4, 3))) < 1e-7
+
+
+def channel_major(x: np.ndarray) -> np.ndarray:
+    """`x` with the memory of a convolution's output: (N, C, H, W) over (C, N, H, W) memory."""
+    return np.ascontiguousarray(x.transpose(1, 0, 2, 3)).transpose(1, 0, 2, 3)
+
+
+def test_max_pool_kernel_keeps_a_channel_major_input_channel_major(fast_off, rng):
+    """The kernel walks a channel-major input in memory order and writes its output in
+    that order, so the next im2col reads it in order too; values and gradients are the
+    NumPy path's, whatever the gradient's layout."""
+    x = channel_major(rng.standard_normal((3, 4, 8, 6)))
+    (ref_out, ref_grad), (out, grad) = both(x, 3, fast_off)
+    np.testing.assert_array_equal(out, ref_out)
+    np.testing.assert_array_equal(grad, ref_grad)
+    assert out.transpose(1, 0, 2, 3).flags.c_contiguous
+    assert grad.strides == x.strides  # the input's layout, as np.zeros_like(x)
+    fast_off(True)
+    op = MaxPool2D(2)
+    op.forward(x)
+    g = rng.standard_normal(op.output.shape)
+    for layout in (g, channel_major(g), g[:, ::-1]):
+        np.testing.assert_array_equal(
+            op.backward(np.ascontiguousarray(layout)), op.backward(layout)
+        )
+    c_order = MaxPool2D(2)
+    assert c_order.forward(np.ascontiguousarray(x)).flags.c_contiguous
+
+
+@pytest.mark.parametrize("pad", [(0, 0, 0, 0), (1, 1, 1, 1)])
+def test_im2col_kernel_on_a_channel_major_input_equals_numpy(pad, fast_off, rng):
+    x = channel_major(rng.standard_normal((3, 4, 7, 8)).astype(np.float32))
+    results = []
+    for on in (False, True):
+        fast_off(on)
+        results.append(backend.im2col(x, (3, 3), 1, pad))
+    np.testing.assert_array_equal(results[1][0], results[0][0])
+    assert results[1][1:] == results[0][1:]
+
+
+def relu_values(dtype, rng) -> tuple[np.ndarray, np.ndarray]:
+    """Inputs and gradients with NaN, ±inf, ±0 and negative gradients where x <= 0."""
+    x = rng.standard_normal((4, 3, 5, 6)).astype(dtype)
+    g = rng.standard_normal(x.shape).astype(dtype)
+    x.flat[:6] = [np.nan, np.inf, -np.inf, 0.0, -0.0, -1.0]
+    g.flat[:8] = [1.0, 2.0, -3.0, -4.0, np.inf, -np.inf, np.nan, -0.0]
+    return x, g
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("layout", ["c", "channel_major", "mixed", "sliced", "2d", "5d"])
+def test_relu_kernels_equal_numpy_bit_for_bit(layout, dtype, fast_off, rng):
+    from scratchdl import ReLU
+
+    x, g = relu_values(dtype, rng)
+    if layout == "channel_major":  # a convolution's output and the gradient reaching it
+        x, g = channel_major(x), channel_major(g)
+    elif layout == "mixed":  # layouts differ: the backward pass takes the NumPy code
+        x = channel_major(x)
+    elif layout == "sliced":  # gaps between elements: NumPy
+        x, g = x[:, :, :, ::2], g[:, :, :, ::2]
+    elif layout == "2d":
+        x, g = x.reshape(12, 30), g.reshape(12, 30)
+    elif layout == "5d":
+        x, g = x.reshape(2, 2, 3, 5, 6), g.reshape(2, 2, 3, 5, 6)
+    runs = []
+    for on in (False, True):
+        fast_off(on)
+        op = ReLU()
+        with np.errstate(invalid="ignore"):  # inf · 0 in NumPy's expression
+            runs.append((op.forward(x), op.backward(g)))
+    for got, ref in zip(runs[1], runs[0], strict=True):
+        assert got.dtype == dtype and got.shape == ref.shape
+        np.testing.assert_array_equal(got.view(f"u{got.itemsize}"), ref.view(f"u{ref.itemsize}"))
+    assert runs[1][0].strides == runs[0][0].strides  # the input's layout either way
+    dense = layout != "sliced"
+    assert (backend.relu(x) is not None) == dense
+    with np.errstate(invalid="ignore"):
+        assert (backend.relu_backward(g, x) is not None) == (dense and layout != "mixed")
+
+
+def test_relu_keeps_the_numpy_path_for_integers_and_mixed_dtypes(fast_off, rng):
+    fast_off(True)
+    ints = np.arange(-3, 3)
+    assert backend.relu(ints) is None
+    assert backend.relu_backward(rng.standard_normal(6), ints.astype(np.float32)) is None
+    from scratchdl import ReLU
+
+    op = ReLU()
+    np.testing.assert_array_equal(op.forward(ints), np.maximum(ints, 0))
+
+
+def test_relu_kernel_path_is_gradient_checked(fast_off, rng):
+    from scratchdl import ReLU
+    from tests.conftest import away_from_zero
+
+    fast_off(True)
+    x = channel_major(away_from_zero(rng.standard_normal((2, 3, 4, 5))))
+    assert backend.relu(x) is not None
+    assert gradcheck.check_operation(ReLU(), x) < 1e-8

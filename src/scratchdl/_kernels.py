@@ -71,21 +71,49 @@ def max_pool_2x2_backward(
 
 
 @numba.njit(cache=True, nogil=True)
-def im2col(
-    x: np.ndarray, kh: int, kw: int, stride: int, top: int, left: int, out: np.ndarray
+def relu(x: np.ndarray, zero: float, out: np.ndarray) -> None:  # pragma: no cover
+    """``out = np.maximum(x, 0)`` over 1-D arrays, the same bits (NaN stays NaN, -0 gives
+    +0); `zero` is 0 in their dtype."""
+    for i in range(x.size):
+        v = x[i]
+        out[i] = zero if v <= zero else v
+
+
+@numba.njit(cache=True, nogil=True)
+def relu_backward(
+    grad: np.ndarray, x: np.ndarray, one: float, zero: float, out: np.ndarray
 ) -> None:  # pragma: no cover
-    """The channels-major im2col matrix of (N, C, H, W) `x`, zero-padded by `top` rows and
-    `left` columns (and as many at the far edges as the output needs) into `out`, the
-    (C·kh·kw, N, Ho, Wo) im2col matrix: row (c, i, j) holds offset (i, j) of channel c for
-    every output pixel of every image."""
-    n, c, h, w = x.shape
+    """``out = grad * (x > 0)`` over 1-D arrays, the same bits (a negative gradient where x
+    <= 0 gives -0, an infinite one NaN); `one` and `zero` are in their dtype."""
+    for i in range(x.size):
+        out[i] = grad[i] * (one if x[i] > zero else zero)
+
+
+@numba.njit(cache=True, nogil=True)
+def im2col(
+    x: np.ndarray,
+    kh: int,
+    kw: int,
+    stride: int,
+    top: int,
+    left: int,
+    channels_first: bool,
+    out: np.ndarray,
+) -> None:  # pragma: no cover
+    """The channels-major im2col matrix of (N, C, H, W) `x` — or of (C, N, H, W) `x` when
+    `channels_first` — zero-padded by `top` rows and `left` columns (and as many at the far
+    edges as the output needs) into `out`, the (C·kh·kw, N, Ho, Wo) im2col matrix: row
+    (c, i, j) holds offset (i, j) of channel c for every output pixel of every image."""
+    h, w = x.shape[2], x.shape[3]
+    c, n = (x.shape[0], x.shape[1]) if channels_first else (x.shape[1], x.shape[0])
     ho, wo = out.shape[2], out.shape[3]
     for ch in range(c):
         for i in range(kh):
             for j in range(kw):
                 row = out[(ch * kh + i) * kw + j]
                 for b in range(n):
-                    plane, target = x[b, ch], row[b]
+                    plane = x[ch, b] if channels_first else x[b, ch]
+                    target = row[b]
                     for r in range(ho):
                         y = i + r * stride - top
                         line = target[r]
