@@ -56,7 +56,7 @@ def machine() -> str:
         f"{p['internal_api']} {p['version']}, {p.get('architecture') or '?'} kernels"
         for p in libraries
     )
-    line = f"{time.strftime('%Y-%m-%d')} | {platform.machine()}, {os.cpu_count()} cores | numpy {np.__version__} ({blas})"
+    line = f"{time.strftime('%Y-%m-%d')} | {platform.machine()}{cpu_name()}, {os.cpu_count()} cores | numpy {np.__version__} ({blas})"
     pinned = {
         k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if k in os.environ
     }
@@ -67,6 +67,24 @@ def machine() -> str:
             "above, not the ones it picks for this CPU (see bench/_timing.py: machine)"
         )
     return line
+
+
+def cpu_name() -> str:
+    """`` <model name> (family F, model M)`` from /proc/cpuinfo, or "" where there is none:
+    the machines here change between days (one day's figures were half the next day's),
+    so each run says which processor it ran on."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            fields = dict(
+                line.split(":", 1) for line in f.read().split("\n\n")[0].splitlines() if ":" in line
+            )
+    except OSError:
+        return ""
+    fields = {k.strip(): v.strip() for k, v in fields.items()}
+    name = fields.get("model name", "")
+    if not name:
+        return ""
+    return f" {name} (family {fields.get('cpu family', '?')}, model {fields.get('model', '?')})"
 
 
 # --- the GEMM floor: the matrix products of a training step, timed alone -------------------
