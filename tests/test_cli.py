@@ -124,3 +124,26 @@ def test_train_resume_gives_the_same_model(tmp_path):
     assert (tmp_path / "a" / "digits.safetensors").read_bytes() == (
         tmp_path / "b" / "digits.safetensors"
     ).read_bytes()
+
+
+def test_info_says_when_the_environment_pins_openblas_kernels(tmp_path):
+    pinned = run("info", cwd=tmp_path, env_extra={"OPENBLAS_CORETYPE": "Haswell"})
+    assert pinned.returncode == 0, pinned.stderr
+    assert "the environment sets OPENBLAS_CORETYPE=Haswell" in pinned.stdout
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENBLAS_")}
+    free = subprocess.run([sys.executable, "-m", "scratchdl", "info"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert free.returncode == 0, free.stderr
+    assert "the environment sets" not in free.stdout
+
+
+def test_info_says_whether_the_compiled_kernels_run(tmp_path):
+    off = run("info", cwd=tmp_path, env_extra={"SCRATCHDL_FAST": "0"})
+    assert "compiled kernels (scratchdl[fast]): off (SCRATCHDL_FAST=0)" in off.stdout
+    on = run("info", cwd=tmp_path, env_extra={"SCRATCHDL_FAST": "1"})
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        assert "off (numba is not installed)" in on.stdout
+    else:
+        assert "compiled kernels (scratchdl[fast]): on, numba" in on.stdout

@@ -281,6 +281,26 @@ def cmd_info(args: argparse.Namespace) -> None:
             )
     except ImportError:
         print("BLAS: install threadpoolctl to see the BLAS library and its threads")
+    pinned = [
+        f"{k}={os.environ[k]}" for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if k in os.environ
+    ]
+    if pinned:
+        print(
+            f"  the environment sets {' '.join(pinned)}: OpenBLAS runs those kernels, not the ones "
+            "it picks for this CPU (on an AVX-512 machine pinned to Haswell, NumPy's products "
+            "took 1.3-1.5x as long; see the README's Speed section)"
+        )
+    from scratchdl import backend
+
+    kernels = backend.fast_kernels()
+    if kernels is not None:
+        import numba
+
+        print(f"compiled kernels (scratchdl[fast]): on, numba {numba.__version__}")
+    elif os.environ.get("SCRATCHDL_FAST", "1") == "0":
+        print("compiled kernels (scratchdl[fast]): off (SCRATCHDL_FAST=0)")
+    else:
+        print("compiled kernels (scratchdl[fast]): off (numba is not installed)")
     print(f"CPU cores: {os.cpu_count()}")
     print(f"SCRATCHDL_DATA={os.environ.get('SCRATCHDL_DATA', '(not set)')}")
     groups = {
