@@ -46,7 +46,8 @@ def machine() -> str:
     OpenBLAS picks its kernels for the CPU at load time unless ``OPENBLAS_CORETYPE`` names
     them. Some machines set it (with ``OPENBLAS_L2_SIZE``) for older OpenBLAS builds that
     fail on their processor; pinned to Haswell on an AVX-512 CPU, NumPy's matrix products
-    measured 1.7-1.9x as long here. To benchmark what a current NumPy does on the CPU,
+    took 1.3-1.5x as long over each benchmark's own products here (1.9x for one
+    1000x1000 product). To benchmark what a current NumPy does on the CPU,
     unset both for the one command: ``env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python
     bench/mlp.py``."""
     libraries = [p for p in threadpool_info() if p["user_api"] == "blas"]
