@@ -134,21 +134,17 @@ class _Recurrent(Operation):
         dproj, self._dproj = self._dproj, None
         return namespace(dproj).reshape(dproj @ self.weights[0].T, self.input_.shape)
 
-    def _hidden_weights_transposed(self) -> np.ndarray:
-        """W_hᵀ for the per-step products of the backward pass: for NumPy a contiguous
-        copy, as OpenBLAS multiplies (32, 4·256) by it in 70% of the time it takes with the
-        transposed view (measured); other libraries take the view."""
-        w_h = self.weights[1]
-        return np.ascontiguousarray(w_h.T) if isinstance(w_h, np.ndarray) else w_h.T
-
     def _back_through_hidden_weights(self) -> Callable[[np.ndarray], np.ndarray]:
-        """``d ↦ d W_hᵀ`` for the per-step gate gradients `d` (batch, gates·hidden). For NumPy
-        it computes (W_h dᵀ)ᵀ into one buffer (the returned view is valid until the next
-        call): (256, 4·256) by (4·256, 32) took 0.83x the time of (32, 4·256) by
-        (4·256, 256) with OpenBLAS's SkylakeX kernels and the same with its Haswell
-        kernels, and the LSTM's backward pass 0.90x (measured, one thread). The same turn
-        for the forward product, (W_hᵀ hᵀ)ᵀ, was faster alone but not in the loop
-        (0.998x), so the forward keeps h W_h."""
+        """``d ↦ d W_hᵀ`` for the per-step gradients `d` (batch, gates·hidden) of the backward
+        passes. For NumPy it computes (W_h dᵀ)ᵀ into one buffer (the returned view is valid
+        until the next call), which needs no transposed copy of W_h: with OpenBLAS's
+        SkylakeX kernels, one thread, (256, 4·256) by (4·256, 32) took 0.83x the time of
+        (32, 4·256) by (4·256, 256) on a contiguous W_hᵀ (0.80x for the GRU's 3·256 and
+        0.83x for the RNN's 256; with the Haswell kernels the LSTM's shapes took the same
+        time either way), and the LSTM's backward pass 0.90x; multiplying by the
+        transposed view itself took 1.4-1.6x (measured). The same turn for the
+        forward product, (W_hᵀ hᵀ)ᵀ, was faster alone but not in the loop (0.998x), so
+        the forward keeps h W_h."""
         w_h = self.weights[1]
         if not isinstance(w_h, np.ndarray):
             return lambda d: d @ w_h.T
@@ -185,7 +181,7 @@ class RNNOperation(_Recurrent):
 
     def _compute_param_grads(self, output_grad: np.ndarray) -> None:
         dout = self._output_grad_per_step(output_grad)
-        hs, w_ht = self._hs, self._hidden_weights_transposed()
+        hs, back = self._hs, self._back_through_hidden_weights()
         xp = namespace(hs)
         steps = hs.shape[1]
         dproj = xp.empty_like(hs)
@@ -193,7 +189,7 @@ class RNNOperation(_Recurrent):
         for t in reversed(range(steps)):
             da = (dout[:, t, :] + dh_next) * (1 - hs[:, t, :] * hs[:, t, :])
             dproj[:, t, :] = da
-            dh_next = da @ w_ht
+            dh_next = back(da)
         h_prev = xp.concat([self._h0[:, None, :], hs[:, :-1, :]], axis=1)
         H = self.hidden
         dWh = xp.reshape(h_prev, (-1, H)).T @ xp.reshape(dproj, (-1, H))
@@ -345,7 +341,7 @@ class GRUOperation(_Recurrent):
     def _compute_param_grads(self, output_grad: np.ndarray) -> None:
         dout = self._output_grad_per_step(output_grad)
         gates, hn, hs = self._gates, self._hn, self._hs
-        H, w_ht = self.hidden, self._hidden_weights_transposed()
+        H, back = self.hidden, self._back_through_hidden_weights()
         xp = namespace(hs)
         steps = hs.shape[1]
         h_prev = xp.concat([self._h0[:, None, :], hs[:, :-1, :]], axis=1)
@@ -360,7 +356,7 @@ class GRUOperation(_Recurrent):
             dr = dn * hn[:, t, :] * r * (1 - r)
             dproj[:, t, :H], dproj[:, t, H : 2 * H], dproj[:, t, 2 * H :] = dr, dz, dn
             dhh[:, t, :H], dhh[:, t, H : 2 * H], dhh[:, t, 2 * H :] = dr, dz, dn * r
-            dh_next = dh * z + dhh[:, t, :] @ w_ht
+            dh_next = dh * z + back(dhh[:, t, :])
         d2 = xp.reshape(dhh, (-1, 3 * H))
         dWh = xp.reshape(h_prev, (-1, H)).T @ d2
         dbh = xp.sum(d2, axis=0, keepdims=True)
