@@ -142,7 +142,7 @@ class _Recurrent(Operation):
         (32, 4·256) by (4·256, 256) on a contiguous W_hᵀ (0.80x for the GRU's 3·256 and
         0.83x for the RNN's 256; with the Haswell kernels the LSTM's shapes took the same
         time either way), and the LSTM's backward pass 0.90x; multiplying by the
-        transposed view itself took 1.4-1.6x (measured). The same turn for the
+        transposed view itself took 1.6x (measured). The same turn for the
         forward product, (W_hᵀ hᵀ)ᵀ, was faster alone but not in the loop (0.998x), so
         the forward keeps h W_h."""
         w_h = self.weights[1]
