@@ -114,8 +114,11 @@ def step_gemms(layers: list) -> list[tuple[tuple[int, int], tuple[int, int], boo
                 f = op.param.shape[0]
                 ckk, npix = op._cols.shape
                 dt = op.param.dtype
-                gemms += [((f, ckk), (ckk, npix), False, False, dt),
-                          ((f, npix), (npix, ckk), False, True, dt)]  # fmt: skip
+                gemms.append(((f, ckk), (ckk, npix), False, False, dt))
+                if ckk > f:  # d filters as (cols grad2dᵀ)ᵀ, as the operation computes it
+                    gemms.append(((ckk, npix), (npix, f), False, True, dt))
+                else:
+                    gemms.append(((f, npix), (npix, ckk), False, True, dt))
                 if need_dx:
                     gemms.append(((ckk, f), (f, npix), True, False, dt))
             elif isinstance(op, (ops.RNNOperation, ops.LSTMOperation, ops.GRUOperation)):

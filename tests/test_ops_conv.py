@@ -241,3 +241,21 @@ def test_cnn_float32_stays_float32(rng):
     net.train_batch(rng.standard_normal((4, 1, 8, 8)), np.array([0, 1, 2, 0]))
     assert all(p.dtype == np.float32 for p in net.params())
     assert all(g.dtype == np.float32 for g in net.param_grads())
+
+
+@pytest.mark.parametrize(
+    ("filters", "channels"),
+    [(16, 1), (2, 3)],  # C·kh·kw = 9 <= F = 16: grad2d @ colsᵀ; 27 > 2: (cols grad2dᵀ)ᵀ
+)
+def test_both_orientations_of_the_filter_gradient_product(filters, channels, rng):
+    """The filter gradient is computed as one product or its transpose, by shape; each
+    must match the loops and the central differences."""
+    w = rng.standard_normal((filters, channels, 3, 3))
+    x = rng.standard_normal((2, channels, 5, 6))
+    op = Conv2DOperation(w.copy(), 1, "same")
+    g = rng.standard_normal(op.forward(x).shape)
+    op.backward(g)
+    _, ref_dw = naive_conv_grads(x, w, g, 1, (1, 1, 1, 1))
+    np.testing.assert_allclose(op.param_grad, ref_dw, rtol=1e-10, atol=1e-10)
+    assert op.param_grad.flags.c_contiguous
+    assert gradcheck.check_operation(op, x) < 1e-7

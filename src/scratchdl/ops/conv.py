@@ -127,7 +127,16 @@ class Conv2DOperation(ParamOperation):
         f = self.param.shape[0]
         # (F, N*Ho*Wo)
         self._grad2d = xp.reshape(xp.permute_dims(output_grad, (1, 0, 2, 3)), (f, -1))
-        return xp.reshape(self._grad2d @ self._cols.T, self.param.shape)
+        if self._cols.shape[0] > f:
+            # the same product with the longer side as its rows: (C·kh·kw, F), transposed.
+            # OpenBLAS took 0.57-0.80x the time of grad2d @ colsᵀ for such shapes (3x3
+            # and 5x5 kernels, 1 or 2 threads), and the same time or more when C·kh·kw <= F
+            grad = xp.matrix_transpose(self._cols @ xp.matrix_transpose(self._grad2d))
+            if isinstance(grad, np.ndarray):  # a small copy, so that optimizers see C order
+                grad = np.ascontiguousarray(grad)
+        else:
+            grad = self._grad2d @ xp.matrix_transpose(self._cols)
+        return xp.reshape(grad, self.param.shape)
 
     def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
         xp = namespace(output_grad)
