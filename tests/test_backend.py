@@ -49,6 +49,15 @@ DEVICE = xs.Device("device1")
 TOL = 1e-12
 
 
+@pytest.fixture(autouse=True)
+def _im2col_on_numpy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """NumPy's convolutions take im2col here, the algorithm every other library runs: the
+    direct kernels (scratchdl[fast]) sum in another order, which training amplifies past
+    1e-12 (3e-12 after the conv model's SGDMomentum run). Their own tests compare them
+    with loops; `test_direct_convolution_then_a_move` checks the move below."""
+    monkeypatch.setattr(backend, "DIRECT_CONV_MAX_FILTERS", 0)
+
+
 def _dense() -> NeuralNetwork:
     return NeuralNetwork(
         [
@@ -503,6 +512,28 @@ def test_the_network_does_not_keep_old_optimizers_alive() -> None:
         Trainer(net, Adam()).fit(*_data("dense"), epochs=1, batch_size=8, verbose=0)
     gc.collect()
     assert len(net._optimizers) == 0
+
+
+def test_direct_convolution_then_a_move(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A forward pass through the direct kernels caches the padded input, not an im2col
+    matrix; a backward pass after a move builds the matrix from it on the device."""
+    pytest.importorskip("numba")
+    monkeypatch.setattr(backend, "DIRECT_CONV_MAX_FILTERS", 15)
+    X, y = _data("conv")
+    grads = []
+    for move in (False, True):
+        net = _conv()
+        prediction = net.forward(X[:4])
+        assert net.layers[0].operations[0]._cols is None  # the direct path ran
+        net.loss.forward(prediction, y[:4])
+        output_grad = net.loss.backward()
+        if move:
+            net.to(xs, DEVICE)
+            output_grad = xs.asarray(output_grad, device=DEVICE)
+        net.backward(output_grad)
+        grads.append([np.array(to_numpy(g)) for g in net.param_grads()])
+    for got, want in zip(grads[1], grads[0], strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
 
 
 def test_backward_right_after_a_move_uses_what_the_forward_cached() -> None:

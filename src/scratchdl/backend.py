@@ -512,6 +512,75 @@ def tanh_backward(grad: np.ndarray, y: np.ndarray) -> np.ndarray | None:
     return out
 
 
+#: A stride-1 convolution with at most this many filters takes the direct kernels
+#: (`conv2d_direct`); with more, im2col and one BLAS product are faster (measured below).
+DIRECT_CONV_MAX_FILTERS = 15
+
+
+def conv2d_direct(
+    x: np.ndarray, filters: np.ndarray, stride: int, pad: Padding
+) -> tuple[np.ndarray, np.ndarray, int] | None:
+    """A stride-1 convolution of (N, C, H, W) `x` by the compiled direct kernel, without
+    an im2col matrix: (the C-contiguous (N, F, Ho, Wo) output, the padded input flattened
+    to (N, C, Hp·Wp) for the backward pass, the padded width Wp). None when it does not
+    apply: the kernels off, not NumPy floats of one dtype, a stride other than 1, or more
+    than `DIRECT_CONV_MAX_FILTERS` filters.
+
+    With few filters im2col's matrix costs more than the product: the book's chapter-7
+    network's second convolution (14 -> 7 channels, 5×5, a (60, 14, 28, 28) batch) wrote
+    a 66 MB matrix and took 15.0 ms forward and 22.4 ms backward that way, against 2.9 and
+    5.2 ms direct (one thread, measured). With 16 filters the two were even (16 -> 16,
+    3×3 on 14×14) and with 32 im2col took 0.7x the time, so those keep it. The result
+    agrees with im2col's to rounding, not bit for bit (another order of summation)."""
+    compiled = kernel_for("conv_rows", x, filters)
+    if compiled is None or stride != 1 or filters.shape[0] > DIRECT_CONV_MAX_FILTERS:
+        return None
+    n, c, h, w = x.shape
+    f, _, kh, kw = filters.shape
+    top, bottom, left, right = pad
+    hp, wp = h + top + bottom, w + left + right
+    padded = np.zeros((n, c, hp, wp), dtype=x.dtype)
+    padded[:, :, top : top + h, left : left + w] = x
+    flat = padded.reshape(n, c, hp * wp)
+    out = np.empty((n, f, hp - kh + 1, wp - kw + 1), dtype=x.dtype)
+    compiled(flat, 0, np.ascontiguousarray(filters), wp, 0, out)
+    return out, flat, wp
+
+
+def conv2d_direct_filter_grad(
+    grad: np.ndarray, flat: np.ndarray, wp: int, filter_shape: tuple[int, ...]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The filter gradient of `conv2d_direct` from the (N, F, Ho, Wo) output gradient, and
+    that gradient laid out for `conv2d_direct_input_grad`: flattened rows of width `wp`,
+    zero in the dropped columns, after (kh-1)·wp + kw-1 zeros (so that the input gradient
+    is the same kernel's convolution of it with the flipped filters)."""
+    n, f, ho, wo = grad.shape
+    _, _, kh, kw = filter_shape
+    lead = (kh - 1) * wp + kw - 1
+    # room for every read `conv2d_direct_input_grad` makes past the last row
+    total = lead + ho * wp + (kh - 1) * wp + kw
+    wide = np.zeros((n, f, total), dtype=grad.dtype)
+    rows = wide[:, :, lead : lead + ho * wp].reshape(n, f, ho, wp)
+    rows[:, :, :, :wo] = grad
+    out = np.empty(filter_shape, dtype=grad.dtype)
+    length = (ho - 1) * wp + wo
+    fast_kernels().conv_filter_grad(wide, lead, length, flat, wp, grad.dtype.type(0), out)
+    return out, wide
+
+
+def conv2d_direct_input_grad(
+    wide: np.ndarray, wp: int, filters: np.ndarray, input_shape: tuple[int, ...], pad: Padding
+) -> np.ndarray:
+    """The (N, C, H, W) input gradient of `conv2d_direct`, from the output gradient as
+    `conv2d_direct_filter_grad` lays it out: the direct kernel again, with the filters
+    flipped and their channel axes swapped (a convolution's adjoint)."""
+    top, _, left, _ = pad
+    flipped = np.ascontiguousarray(filters.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1])
+    out = np.empty(input_shape, dtype=wide.dtype)
+    fast_kernels().conv_rows(wide, top * wp, flipped, wp, left, out)
+    return out
+
+
 #: Elements per counter block of a dropout mask: element i is hashed from its index in its
 #: block, with the block's own keys, so no two elements of one mask share a hash input.
 DROPOUT_BLOCK = 2**32

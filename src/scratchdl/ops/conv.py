@@ -6,14 +6,26 @@ the (F, C·kh·kw) filter matrix. Backward: the filter gradient is one more prod
 that matrix; the input gradient multiplies the output gradient by the filters and adds the
 kh·kw slices back into place with one strided, vectorised addition per kernel offset
 (`backend.col2im`: no `np.add.at`, no loop over examples or pixels). With
-``scratchdl[fast]`` both copies are one compiled pass each, with the same bits.
+``scratchdl[fast]`` both copies are one compiled pass each, with the same bits, and a
+stride-1 convolution with few filters skips im2col altogether: compiled direct kernels
+(`backend.conv2d_direct`) compute it from the padded input, to rounding of the same values.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from scratchdl.backend import col2im, im2col, namespace, scatter_windows, windows
+from scratchdl.backend import (
+    col2im,
+    conv2d_direct,
+    conv2d_direct_filter_grad,
+    conv2d_direct_input_grad,
+    fast_kernels,
+    im2col,
+    namespace,
+    scatter_windows,
+    windows,
+)
 from scratchdl.core import ParamOperation, ShapeError
 
 __all__ = [
@@ -116,15 +128,32 @@ class Conv2DOperation(ParamOperation):
                 f"{self.name}: kernel {kh}x{kw} is larger than the padded image "
                 f"{x.shape[2] + top + bottom}x{x.shape[3] + left + right} (input {x.shape})"
             )
+        direct = conv2d_direct(x, self.param, self.stride, self._pad)  # scratchdl[fast]
+        if direct is not None:
+            out, self._padded, self._wp = direct
+            self._cols = None
+            return out
         xp = namespace(x)
         n = x.shape[0]
+        self._padded = None
         self._cols, ho, wo = im2col(x, (kh, kw), self.stride, self._pad)
         out = xp.reshape(self.param, (f, -1)) @ self._cols  # (F, N*Ho*Wo)
         return xp.permute_dims(xp.reshape(out, (f, n, ho, wo)), (1, 0, 2, 3))
 
     def _param_grad(self, output_grad: np.ndarray) -> np.ndarray:
         xp = namespace(output_grad)
-        f = self.param.shape[0]
+        f, _, kh, kw = self.param.shape
+        if self._cols is None:  # the direct kernels ran forward
+            if isinstance(self._padded, np.ndarray) and fast_kernels() is not None:
+                grad, self._wide = conv2d_direct_filter_grad(
+                    output_grad, self._padded, self._wp, self.param.shape
+                )
+                return grad
+            # the network moved to another library since, or the kernels were turned
+            # off: im2col of the padded input, and on as below
+            n, c = self._padded.shape[:2]
+            padded = xp.reshape(self._padded, (n, c, -1, self._wp))
+            self._cols = im2col(padded, (kh, kw), 1, (0, 0, 0, 0))[0]
         # (F, N*Ho*Wo)
         self._grad2d = xp.reshape(xp.permute_dims(output_grad, (1, 0, 2, 3)), (f, -1))
         if self._cols.shape[0] > f:
@@ -139,6 +168,11 @@ class Conv2DOperation(ParamOperation):
         return xp.reshape(grad, self.param.shape)
 
     def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
+        if self._cols is None:  # the direct kernels ran forward and backward
+            wide, self._wide = self._wide, None
+            return conv2d_direct_input_grad(
+                wide, self._wp, self.param, self.input_.shape, self._pad
+            )
         xp = namespace(output_grad)
         f, _, kh, kw = self.param.shape
         ho, wo = output_grad.shape[2:]
