@@ -110,6 +110,8 @@ def step_gemms(layers: list) -> list[tuple[tuple[int, int], tuple[int, int], boo
                 gemms += [((m, k), (k, n), False, False, dt), ((k, m), (m, n), True, False, dt)]
                 if need_dx:
                     gemms.append(((m, n), (n, k), False, True, dt))
+            elif isinstance(op, ops.Conv2DOperation) and op._cols is None:
+                continue  # the direct kernels: no matrix product (see `direct_convolutions`)
             elif isinstance(op, ops.Conv2DOperation):
                 f = op.param.shape[0]
                 ckk, npix = op._cols.shape
@@ -133,6 +135,24 @@ def step_gemms(layers: list) -> list[tuple[tuple[int, int], tuple[int, int], boo
                 if need_dx:
                     gemms.append(((b * t, gh), (gh, feat), False, True, dt))
     return gemms
+
+
+def direct_convolutions(layers: list) -> list[tuple[str, float]]:
+    """The convolutions that ran through the direct kernels (``backend.conv2d_direct``) in
+    the last step, each with its floating-point operations in that step (forward, filter
+    gradient and, when computed, input gradient): they make no matrix product, so the GEMM
+    floor leaves them out."""
+    from scratchdl import ops
+
+    found = []
+    for layer in layers:
+        for op in layer.operations:
+            if isinstance(op, ops.Conv2DOperation) and op._cols is None:
+                f, c, kh, kw = op.param.shape
+                n, _, ho, wo = op.output.shape
+                passes = 3 if getattr(op, "input_grad", None) is not None else 2
+                found.append((repr(op), passes * 2.0 * n * f * c * kh * kw * ho * wo))
+    return found
 
 
 def gemm_flops(gemms: list) -> float:
