@@ -1,7 +1,10 @@
 """Compiled kernels (numba), used through `scratchdl.backend` when ``scratchdl[fast]`` is
 installed. Each replaces a chain of NumPy passes by one loop, and gives the bits of the
-NumPy code it replaces (tests compare them). Single-threaded on purpose: a parallel loop
-beside a busy core waits for it, as BLAS threads do (see `training/threads.py`).
+NumPy code it replaces (tests compare them), except the direct convolution at the end,
+which replaces im2col and a BLAS product and agrees with them to rounding.
+Single-threaded on purpose: a parallel loop beside a busy core waits for it, as BLAS
+threads do (see `training/threads.py`), and splitting the direct convolution over two
+threads gained nothing inside a training loop with two BLAS threads (measured).
 
 Only `backend` imports this module, and only when numba imports.
 """
