@@ -514,17 +514,17 @@ def test_the_network_does_not_keep_old_optimizers_alive() -> None:
     assert len(net._optimizers) == 0
 
 
-def test_direct_convolution_then_a_move(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A forward pass through the direct kernels caches the padded input, not an im2col
-    matrix; a backward pass after a move builds the matrix from it on the device."""
-    pytest.importorskip("numba")
-    monkeypatch.setattr(backend, "DIRECT_CONV_MAX_FILTERS", 15)
+def _grads_before_and_after_a_move(direct: bool = False) -> tuple[list, list]:
+    """The conv model's parameter gradients from one batch: backward on NumPy, and
+    backward after moving the network (and the loss gradient) between forward and
+    backward; with `direct`, checking that the forward pass took the direct kernels."""
     X, y = _data("conv")
     grads = []
     for move in (False, True):
         net = _conv()
         prediction = net.forward(X[:4])
-        assert net.layers[0].operations[0]._cols is None  # the direct path ran
+        if direct:
+            assert net.layers[0].operations[0]._cols is None  # the direct path ran
         net.loss.forward(prediction, y[:4])
         output_grad = net.loss.backward()
         if move:
@@ -532,24 +532,22 @@ def test_direct_convolution_then_a_move(monkeypatch: pytest.MonkeyPatch) -> None
             output_grad = xs.asarray(output_grad, device=DEVICE)
         net.backward(output_grad)
         grads.append([np.array(to_numpy(g)) for g in net.param_grads()])
-    for got, want in zip(grads[1], grads[0], strict=True):
+    return grads[0], grads[1]
+
+
+def test_direct_convolution_then_a_move(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A forward pass through the direct kernels caches the padded input, not an im2col
+    matrix; a backward pass after a move builds the matrix from it on the device."""
+    pytest.importorskip("numba")
+    monkeypatch.setattr(backend, "DIRECT_CONV_MAX_FILTERS", 15)
+    on_numpy, moved = _grads_before_and_after_a_move(direct=True)
+    for got, want in zip(moved, on_numpy, strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
 
 
 def test_backward_right_after_a_move_uses_what_the_forward_cached() -> None:
     """Caches move with the network, so a backward pass may follow a move directly (the
     compiled max-pool's winners included, when scratchdl[fast] is installed)."""
-    X, y = _data("conv")
-    grads = []
-    for move in (False, True):
-        net = _conv()
-        prediction = net.forward(X[:4])
-        net.loss.forward(prediction, y[:4])
-        output_grad = net.loss.backward()
-        if move:
-            net.to(xs, DEVICE)
-            output_grad = xs.asarray(output_grad, device=DEVICE)
-        net.backward(output_grad)
-        grads.append([np.array(to_numpy(g)) for g in net.param_grads()])
-    for got, want in zip(grads[1], grads[0], strict=True):
+    on_numpy, moved = _grads_before_and_after_a_move()
+    for got, want in zip(moved, on_numpy, strict=True):
         np.testing.assert_allclose(got, want, rtol=0, atol=TOL)
