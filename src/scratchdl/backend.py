@@ -528,8 +528,8 @@ def conv2d_direct(
 
     With few filters im2col's matrix costs more than the product: the book's chapter-7
     network's second convolution (14 -> 7 channels, 5×5, a (60, 14, 28, 28) batch) wrote
-    a 66 MB matrix and took 15.0 ms forward and 22.4 ms backward that way, against 2.9 and
-    5.2 ms direct (one thread, measured). With 16 filters the two were even (16 -> 16,
+    a 66 MB matrix and took 15.0 ms forward and 22.4 ms backward that way, against 2.6 and
+    4.4 ms direct (one thread, measured). With 16 filters the two were even (16 -> 16,
     3×3 on 14×14) and with 32 im2col took 0.7x the time, so those keep it. The result
     agrees with im2col's to rounding, not bit for bit (another order of summation)."""
     compiled = kernel_for("conv_rows", x, filters)
