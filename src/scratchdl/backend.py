@@ -529,9 +529,13 @@ def conv2d_direct(
     With few filters im2col's matrix costs more than the product: the book's chapter-7
     network's second convolution (14 -> 7 channels, 5×5, a (60, 14, 28, 28) batch) wrote
     a 66 MB matrix and took 15.0 ms forward and 22.4 ms backward that way, against 2.6 and
-    4.4 ms direct (one thread, measured). With 16 filters the two were even (16 -> 16,
-    3×3 on 14×14) and with 32 im2col took 0.7x the time, so those keep it. The result
-    agrees with im2col's to rounding, not bit for bit (another order of summation)."""
+    4.4 ms direct (one thread, measured). With 16 filters neither won everywhere: the
+    direct loops took 0.56-0.91x im2col's time on one thread but 0.69-1.24x with two BLAS
+    threads, which im2col's product uses and these loops do not (1, 8 and 16 channels
+    in; one channel in is the first layer of the book's CNN and of the modern one); with
+    32 filters (16 -> 32, 3×3) im2col took 0.78x and 0.65x their time. So 16 filters
+    and more keep im2col. The result agrees with im2col's to rounding, not bit for bit
+    (another order of summation)."""
     compiled = kernel_for("conv_rows", x, filters)
     if compiled is None or stride != 1 or filters.shape[0] > DIRECT_CONV_MAX_FILTERS:
         return None
