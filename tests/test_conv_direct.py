@@ -26,9 +26,9 @@ SHAPES = [  # (filters, channels, kernel, padding, image)
     (7, 14, (5, 5), "same", (9, 8)),  # the book's chapter-7 second convolution, smaller
     (2, 3, (3, 3), "same", (6, 7)),
     (3, 1, (5, 5), "valid", (9, 9)),  # an odd filter count: the last filter alone
-    (1, 2, (2, 3), (1, 2), (5, 6)),  # the generic loop over taps
-    (4, 2, (4, 4), "same", (7, 5)),  # an even kernel: "same" pads one more at the far edges
-    (5, 3, (1, 1), 0, (4, 4)),
+    (1, 2, (2, 3), (1, 2), (5, 6)),  # one filter, paired with itself; a 2×3 kernel
+    (4, 2, (4, 4), "same", (7, 5)),  # the generic loop over taps; uneven "same" padding
+    (5, 3, (1, 1), 0, (4, 4)),  # the generic loop, one tap
     (15, 2, (3, 3), 2, (3, 4)),  # the largest filter count that takes the kernels
 ]
 
