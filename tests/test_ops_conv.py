@@ -17,6 +17,7 @@ from scratchdl import (
     NeuralNetwork,
     ShapeError,
     SoftmaxCrossEntropy,
+    backend,
     gradcheck,
 )
 from scratchdl.ops.conv import resolve_padding
@@ -91,10 +92,17 @@ def test_fast_convolution_matches_naive_loops(n, c, f, h, w, kh, kw, stride, pad
         (3, 3, 2),
     ],
 )
-def test_conv_operation_gradients(kernel, stride, padding, rng):
+@pytest.mark.parametrize("im2col_only", [False, True])
+def test_conv_operation_gradients(kernel, stride, padding, im2col_only, monkeypatch, rng):
+    """Both paths: with scratchdl[fast], stride 1 and 3 filters take the direct kernels
+    unless they are limited to 0 filters; im2col runs everywhere else."""
+    if im2col_only:
+        monkeypatch.setattr(backend, "DIRECT_CONV_MAX_FILTERS", 0)
     kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
     op = Conv2DOperation(rng.standard_normal((3, 2, kh, kw)), stride, padding)
     assert gradcheck.check_operation(op, rng.standard_normal((2, 2, 7, 6))) < 1e-6
+    if im2col_only:
+        assert op._cols is not None
 
 
 def test_channel_bias_gradients(rng):
@@ -247,9 +255,11 @@ def test_cnn_float32_stays_float32(rng):
     ("filters", "channels"),
     [(16, 1), (2, 3)],  # C·kh·kw = 9 <= F = 16: grad2d @ colsᵀ; 27 > 2: (cols grad2dᵀ)ᵀ
 )
-def test_both_orientations_of_the_filter_gradient_product(filters, channels, rng):
+def test_both_orientations_of_the_filter_gradient_product(filters, channels, monkeypatch, rng):
     """The filter gradient is computed as one product or its transpose, by shape; each
-    must match the loops and the central differences."""
+    must match the loops and the central differences. (im2col only: with scratchdl[fast]
+    the 2-filter case would otherwise take the direct kernels.)"""
+    monkeypatch.setattr(backend, "DIRECT_CONV_MAX_FILTERS", 0)
     w = rng.standard_normal((filters, channels, 3, 3))
     x = rng.standard_normal((2, channels, 5, 6))
     op = Conv2DOperation(w.copy(), 1, "same")
@@ -258,4 +268,5 @@ def test_both_orientations_of_the_filter_gradient_product(filters, channels, rng
     _, ref_dw = naive_conv_grads(x, w, g, 1, (1, 1, 1, 1))
     np.testing.assert_allclose(op.param_grad, ref_dw, rtol=1e-10, atol=1e-10)
     assert op.param_grad.flags.c_contiguous
+    assert op._cols is not None  # the im2col path ran
     assert gradcheck.check_operation(op, x) < 1e-7
