@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import statistics
+import subprocess
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -37,6 +40,19 @@ def interleaved(
             fn()
             times[name].append(time.perf_counter() - start)
     return {name: statistics.median(ts) for name, ts in times.items()}, times
+
+
+@contextlib.contextmanager
+def busy_core() -> Iterator[None]:
+    """Within the block, another process keeps one core busy (a Python loop), as any other
+    program on a reader's laptop would."""
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.2)  # let it start
+        yield
+    finally:
+        spinner.kill()
+        spinner.wait()
 
 
 def machine() -> str:

@@ -8,21 +8,24 @@ chapter): conv 1→14 5x5 tanh, conv 14→7 5x5 tanh, dense 32 tanh, dropout 0.8
 dense 10, SGDMomentum(0.01, momentum=0.9), batch 60. float32, 60,000 images unless
 ``--rows``.
 
-    python bench/cnn.py [--model book|modern|ch7] [--repeats 3] [--rows 60000]
+    python bench/cnn.py [--model book|modern|ch7] [--repeats 3] [--rows 60000] [--busy]
 
 Prints the median seconds per epoch (configurations interleaved), with 1 and 2 BLAS
-threads, PyTorch's time for the same model and loop, each library with its default
+threads and with ``Trainer(threads=2)`` (two parts of each batch in two threads, one BLAS
+thread each), PyTorch's time for the same model and loop, each library with its default
 treatment of subnormal floats (scratchdl flushes them, PyTorch does not) and, on one
 thread, with the other's, the GEMM floor (the epoch's matrix
 products timed alone) with the GFLOP/s achieved and the ratio to it, a forward/backward
 split per operation, for the book's model the time of one dropout mask (compiled, the NumPy
 reference, and the uniform draw per element of earlier releases), and the peak memory of
-one epoch (tracemalloc, which sees NumPy's arrays).
+one epoch (tracemalloc, which sees NumPy's arrays). ``--busy`` times the epochs beside
+another process that keeps one core busy, and prints only them.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import time
 import tracemalloc
@@ -31,6 +34,7 @@ from typing import Any
 
 import numpy as np
 from _timing import (
+    busy_core,
     direct_convolutions,
     gemm_flops,
     interleaved,
@@ -124,12 +128,20 @@ MODELS = {"book": (book_cnn, lambda: SGDMomentum(0.1, momentum=0.9), 60),
           "modern": (modern_cnn, lambda: Adam(1e-3), 64),
           "ch7": (ch7_cnn, lambda: SGDMomentum(0.01, momentum=0.9), 60)}  # fmt: skip
 MODEL = "book"
+PARTS = "scratchdl fit, threads=2 [1t each]"
 
 
-def scratchdl_epoch(threads: int, flush: bool = True) -> Callable[[np.ndarray, np.ndarray], float]:
+def scratchdl_epoch(
+    threads: int, flush: bool = True, parts: int = 1
+) -> Callable[[np.ndarray, np.ndarray], float]:
+    """One epoch through `Trainer.fit` with `threads` BLAS threads, or with the batch split
+    over `parts` threads (``Trainer(threads=parts)``, one BLAS thread each)."""
+
     def run(X: np.ndarray, y: np.ndarray) -> float:
         make, optimizer, batch = MODELS[MODEL]
-        trainer = Trainer(make(), optimizer(), blas_threads=threads, flush_denormals=flush)
+        trainer = Trainer(
+            make(), optimizer(), blas_threads=threads, flush_denormals=flush, threads=parts
+        )
         return trainer.fit(X, y, epochs=1, batch_size=batch, verbose=0).history["loss"][0]
 
     return run
@@ -292,6 +304,8 @@ def main() -> None:
                         help="book: the book's chapter-5 CNN; modern: conv-pool-conv-pool-dense, "
                              "Adam; ch7: the book's chapter-7 network")  # fmt: skip
     parser.add_argument("--rows", type=int, default=60000)
+    parser.add_argument("--busy", action="store_true",
+                        help="time the epochs beside a process that keeps one core busy")  # fmt: skip
     args = parser.parse_args()
     global MODEL
     MODEL = args.model
@@ -304,29 +318,36 @@ def main() -> None:
         run_torch = torch_epoch(threads)
         if run_torch is not None:
             configs[f"torch [{threads}t]"] = run_torch
+    configs[PARTS] = scratchdl_epoch(1, parts=2)
     # the defaults swapped: scratchdl with IEEE subnormals, PyTorch flushing them
     configs["scratchdl, flush_denormals=False [1t]"] = scratchdl_epoch(1, flush=False)
     run_torch = torch_epoch(1, flush=True)
     if run_torch is not None:
         configs["torch, set_flush_denormal(True) [1t]"] = run_torch
-    med, times = interleaved(
-        {name: (lambda fn=fn: fn(X, y)) for name, fn in configs.items()}, args.repeats
-    )
+    with busy_core() if args.busy else contextlib.nullcontext():
+        med, times = interleaved(
+            {name: (lambda fn=fn: fn(X, y)) for name, fn in configs.items()}, args.repeats
+        )
     print(machine())
     print(kernels)
+    beside = ", beside a process that keeps one core busy" if args.busy else ""
     print(
-        f"{args.model} CNN, one epoch of {len(X)} images ({source}), batch {MODELS[args.model][2]}, float32, median of {args.repeats}\n"
+        f"{args.model} CNN, one epoch of {len(X)} images ({source}), batch {MODELS[args.model][2]}, float32, median of {args.repeats}{beside}\n"
     )
     for name, seconds in med.items():
         print(f"  {name:<40} {seconds:7.2f} s  [{min(times[name]):.2f}-{max(times[name]):.2f}]")
-    ours = min(med["scratchdl Trainer.fit [1t]"], med["scratchdl Trainer.fit [2t]"])
+    ours = min(med["scratchdl Trainer.fit [1t]"], med["scratchdl Trainer.fit [2t]"], med[PARTS])
+    one = med["scratchdl Trainer.fit [1t]"]
     print(
-        f"\n  scratchdl 2 threads / 1 thread: {med['scratchdl Trainer.fit [2t]'] / med['scratchdl Trainer.fit [1t]']:.2f}"
+        f"\n  scratchdl 2 BLAS threads / 1 thread: {med['scratchdl Trainer.fit [2t]'] / one:.2f}; "
+        f"threads=2 / 1 thread: {med[PARTS] / one:.2f}"
     )
     if "torch [1t]" in med:
         best_torch = min(med["torch [1t]"], med["torch [2t]"])
         target = {"book": " (target <= 0.7)", "modern": " (target <= 1.0)"}.get(MODEL, "")
         print(f"  best scratchdl / best torch: {ours / best_torch:.2f}  {target}")
+    if args.busy:
+        return
 
     print("\nthe GEMM floor (the epoch's matrix products alone, same shapes and layouts):")
     for threads in (1, 2):

@@ -2,7 +2,7 @@
 in float64 with Trainer(distributed=...), and let rank 0 save the parameters and history.
 
 python tests/distributed_run.py OUT.npz MODEL [--plain] [--fail-rank R] [--fail-callback-rank R]
-                                [--other-seed-on-rank R] [--other-data-on-rank R]
+                                [--other-seed-on-rank R] [--other-data-on-rank R] [--threads T]
 """
 
 import argparse
@@ -60,6 +60,7 @@ def main():
     parser.add_argument("--fail-callback-rank", type=int)
     parser.add_argument("--other-seed-on-rank", type=int)
     parser.add_argument("--other-data-on-rank", type=int)
+    parser.add_argument("--threads", type=int, default=1, help="Trainer(threads=...) on each rank")
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     if args.model == "bn":
@@ -72,7 +73,7 @@ def main():
         X = rng.standard_normal((66, 1, 5, 5))
         y = np.stack([X[:, 0, 2, 2], X[:, 0].mean(axis=(1, 2))], axis=1)
     net, optim = build(args.model)
-    trainer = Trainer(net, optim, distributed=not args.plain)
+    trainer = Trainer(net, optim, distributed=not args.plain, threads=args.threads)
     seed = 3
     if args.other_seed_on_rank is not None and trainer.rank == args.other_seed_on_rank:
         seed = 4

@@ -1,7 +1,7 @@
 """Run by tests/test_checkpoint.py in a fresh process: train, optionally resuming, save params.
 
 python tests/resume_run.py OUT.npz DTYPE EPOCHS [--checkpoint PATH] [--resume PATH]
-                           [--every N] [--stop-after-batches K]
+                           [--every N] [--stop-after-batches K] [--threads T]
 """
 
 import argparse
@@ -69,6 +69,7 @@ def main():
     parser.add_argument("--resume")
     parser.add_argument("--every", type=int)
     parser.add_argument("--stop-after-batches", type=int)
+    parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     X = rng.standard_normal((90, 5))
@@ -79,7 +80,7 @@ def main():
         callbacks.append(ModelCheckpoint(args.checkpoint, every_n_batches=args.every))
     if args.stop_after_batches:
         callbacks.append(StopAfter(args.stop_after_batches))
-    trainer = Trainer(net, optim)
+    trainer = Trainer(net, optim, threads=args.threads)
     try:
         history = trainer.fit(X[:60], y[:60], X[60:], y[60:], epochs=args.epochs, eval_every=1, batch_size=8,
                               seed=3, verbose=0, callbacks=callbacks, resume_from=args.resume)  # fmt: skip

@@ -50,8 +50,11 @@ def test_resume_at_epoch_end_is_bit_identical(tmp_path, dtype, optimizer):
     assert_same(straight, resumed)
 
 
-def test_resume_after_a_crash_mid_epoch_is_bit_identical(tmp_path):
-    straight = run(tmp_path, "straight", "float32", 3)
+@pytest.mark.parametrize("threads", [1, 2])
+def test_resume_after_a_crash_mid_epoch_is_bit_identical(tmp_path, threads):
+    # with threads=2 the second part's dropout masks come from a replica's generator, which
+    # every step reseeds from the network's (the state a checkpoint keeps)
+    straight = run(tmp_path, "straight", "float32", 3, "--threads", threads)
     ckpt = tmp_path / "ckpt.safetensors"
     # 8 batches per epoch; crash after 13 batches, the last checkpoint was after batch 12
     run(
@@ -65,9 +68,11 @@ def test_resume_after_a_crash_mid_epoch_is_bit_identical(tmp_path):
         3,
         "--stop-after-batches",
         13,
+        "--threads",
+        threads,
         expect=3,
     )
-    resumed = run(tmp_path, "resumed", "float32", 3, "--resume", ckpt)
+    resumed = run(tmp_path, "resumed", "float32", 3, "--resume", ckpt, "--threads", threads)
     assert_same(straight, resumed)
 
 

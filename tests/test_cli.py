@@ -76,6 +76,7 @@ def test_train_a_preset_for_one_epoch(tmp_path):
             "unknown preset 'no-such-preset'; choose one of: boston-linear",
         ),
         (["train", "digits", "--epochs", "-3"], "--epochs must be a positive integer, received -3"),
+        (["train", "digits", "--threads", "0"], "--threads must be a positive integer, received 0"),
         (
             ["train", "digits", "--data-dir", "/no/such/folder"],
             "--data-dir /no/such/folder is not a folder",
@@ -147,3 +148,11 @@ def test_info_says_whether_the_compiled_kernels_run(tmp_path):
         assert "off (numba is not installed)" in on.stdout
     else:
         assert "compiled kernels (scratchdl[fast]): on, numba" in on.stdout
+
+
+def test_train_splits_batches_over_threads(tmp_path):
+    result = run("train", "digits", "--epochs", "2", "--threads", "2", "--out", "t", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "t" / "digits.safetensors").is_file()
+    accuracy = float(result.stdout.split("accuracy ")[1].split("%")[0])
+    assert accuracy > 80

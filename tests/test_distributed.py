@@ -51,6 +51,17 @@ def test_n_ranks_end_with_the_one_process_model(tmp_path, plain, model, ranks):
         np.testing.assert_allclose(got[key], expected[key], rtol=0, atol=1e-12, err_msg=key)
 
 
+@pytest.mark.parametrize("model", ["dense", "conv"])
+def test_ranks_that_split_their_part_over_threads_end_with_the_one_process_model(
+    tmp_path, plain, model
+):
+    result, out, _ = run(tmp_path, "dist", model, 2, "--threads", 2)
+    assert result.returncode == 0, result.stderr
+    got, expected = np.load(out), plain[model]
+    for key in expected.files:
+        np.testing.assert_allclose(got[key], expected[key], rtol=0, atol=1e-12, err_msg=key)
+
+
 def test_a_rank_failing_in_a_step_ends_every_rank_with_an_error(tmp_path):
     result, _, seconds = run(tmp_path, "fail", "dense", 3, "--fail-rank", 1)
     assert result.returncode != 0 and seconds < 60

@@ -61,11 +61,12 @@ def _check_data_dir(data_dir: str | None) -> None:
 
 def _train(preset_name: str, epochs: int | None, batch_size: int | None, lr: float | None, seed: int,
            data_dir: str | None, out: Path, verbose: int, resume: str | None = None,
-           distributed: bool = False, extend: bool = False) -> None:  # fmt: skip
+           distributed: bool = False, extend: bool = False, threads: int = 1) -> None:  # fmt: skip
     if preset_name not in PRESETS:
         raise UsageError(f"unknown preset {preset_name!r}; choose one of: {', '.join(PRESETS)}")
     _positive("--epochs", epochs)
     _positive("--batch-size", batch_size)
+    _positive("--threads", threads)
     if lr is not None and not (lr > 0 and np.isfinite(lr)):
         raise UsageError(f"--lr must be a positive, finite number, received {lr}")
     if seed < 0:
@@ -79,7 +80,7 @@ def _train(preset_name: str, epochs: int | None, batch_size: int | None, lr: flo
     data: Prepared = prepare(preset.dataset, data_dir, images=preset.images)
     net, optimizer = preset.build(seed, lr)
     metrics = ["mae", "rmse"] if data.task == "regression" else ["accuracy"]
-    trainer = Trainer(net, optimizer, metrics=metrics, distributed=distributed)
+    trainer = Trainer(net, optimizer, metrics=metrics, distributed=distributed, threads=threads)
     say = print if trainer.rank == 0 else _quiet  # under mpiexec, rank 0 talks and writes
     epochs = epochs or preset.epochs
     if resume is not None and not Path(resume).is_file():
@@ -144,6 +145,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         args.resume,
         args.distributed,
         args.extend,
+        args.threads,
     )
 
 
@@ -359,6 +361,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--distributed",
         action="store_true",
         help="data-parallel over MPI: run as `mpiexec -n N scratchdl train ... --distributed`",
+    )
+    train.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="split every batch over this many threads (data-parallel; faster for CNNs)",
     )
     train.set_defaults(func=cmd_train)
 

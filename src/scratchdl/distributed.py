@@ -198,7 +198,7 @@ class DataParallel:
             x, y = x_batch[:1], y_batch[:1]
         status = 0.0
         try:
-            loss = net.train_batch(x, y)
+            loss = trainer.train_batch(x, y)  # split over threads too, if asked
         except Exception as err:  # reported to every rank, then re-raised here
             print(f"scratchdl: rank {self.rank} failed in a training step: "
                   f"{type(err).__name__}: {err}", file=sys.stderr, flush=True)  # fmt: skip

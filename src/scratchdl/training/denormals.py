@@ -40,7 +40,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-__all__ = ["flush_denormals", "supported"]
+__all__ = ["current_modes", "flush_denormals", "modes", "supported"]
 
 #: MXCSR bits: denormals-are-zero (inputs) and flush-to-zero (results).
 _DAZ, _FTZ = 0x0040, 0x8000
@@ -122,5 +122,32 @@ def flush_denormals(enabled: bool = True) -> Iterator[bool]:
         return
     try:
         yield True
+    finally:
+        _set_mxcsr_bits(lib, old)
+
+
+def current_modes() -> int | None:
+    """The calling thread's flush modes (its DAZ and FTZ bits), for `modes` to give another
+    thread; None where the modes cannot be read (then `modes` does nothing)."""
+    lib = _libm() if supported() else None
+    if lib is None:
+        return None
+    bits = _get_mxcsr(lib)
+    return None if bits is None else bits & (_DAZ | _FTZ)
+
+
+@contextlib.contextmanager
+def modes(bits: int | None) -> Iterator[None]:
+    """Within the block, this thread flushes subnormals as the thread that called
+    `current_modes` did (a worker thread computing part of a batch for it); the previous
+    modes come back after it. None leaves the modes alone."""
+    lib = _libm() if bits is not None else None
+    old = None if lib is None else _get_mxcsr(lib)
+    if lib is None or old is None or (old & (_DAZ | _FTZ)) == bits:
+        yield
+        return
+    _set_mxcsr_bits(lib, bits)  # type: ignore[arg-type]
+    try:
+        yield
     finally:
         _set_mxcsr_bits(lib, old)

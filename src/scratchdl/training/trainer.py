@@ -13,7 +13,8 @@ from scratchdl.distributed import DataParallel, data_hash, raised_everywhere
 from scratchdl.io.safetensors import ModelFormatError
 from scratchdl.network import NeuralNetwork
 from scratchdl.optim.optimizers import Optimizer
-from scratchdl.training import denormals, threads
+from scratchdl.training import denormals
+from scratchdl.training import threads as blas
 from scratchdl.training.callbacks import (
     BookConvTesting,
     Callback,
@@ -26,6 +27,7 @@ from scratchdl.training.callbacks import (
 )
 from scratchdl.training.checkpoint import read_checkpoint, write_checkpoint
 from scratchdl.training.metrics import get_metric
+from scratchdl.training.replicas import ThreadReplicas
 
 __all__ = ["Trainer"]
 
@@ -61,6 +63,15 @@ class Trainer:
             `scratchdl.distributed`): each global batch is split across the ranks and the
             gradients summed before every step, so N ranks train the model one would. Only
             rank 0 prints and writes checkpoints; `evaluate` must then be called on every rank.
+        threads: split every training batch into this many parts, computed at the same
+            time in as many threads, each multiplying with one BLAS thread (data-parallel
+            training on one machine; see `scratchdl.training.replicas`). 1 (the default)
+            computes the batch on the calling thread. 2 made the modern small CNN's epoch
+            faster on the two cores measured, but beside another busy program every step
+            waits for the slower part. The same setting gives the same run; with dropout
+            or batch norm, 2 gives another run than 1 (per-part masks and statistics).
+            Evaluation keeps `blas_threads`; with ``threads > 1`` that may be "auto", 1 or
+            None.
 
     The loop (`fit`) calls `train_step` for every batch; override it for a custom step.
     `state_dict()` holds everything a run needs to continue bit for bit (network, optimizer,
@@ -76,6 +87,7 @@ class Trainer:
         blas_threads: int | str | None = "auto",
         distributed: bool = False,
         flush_denormals: bool = True,
+        threads: int = 1,
     ) -> None:
         if not isinstance(net, NeuralNetwork):
             raise TypeError(f"Trainer: net must be a NeuralNetwork. Received: {type(net).__name__}")
@@ -96,8 +108,21 @@ class Trainer:
         self.optim = optim
         self.optim.net = net
         self.metrics = [get_metric(m) for m in (metrics or [])]
-        self.blas_threads = threads.check_setting(blas_threads)
+        self.blas_threads = blas.check_setting(blas_threads)
         self.flush_denormals = check_flag("Trainer", "flush_denormals", flush_denormals)
+        if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
+            raise ValueError(
+                f"Trainer: threads must be a positive integer. Received: threads={threads!r}"
+            )
+        if threads > 1 and isinstance(self.blas_threads, int) and self.blas_threads > 1:
+            raise ValueError(
+                f"Trainer: threads={threads} computes each part of a batch with one BLAS "
+                f"thread; blas_threads={self.blas_threads} asks for more. Pass "
+                "blas_threads='auto' (or 1), or threads=1"
+            )
+        self.threads = int(threads)
+        #: the replicas of the network that compute the other parts of a batch, or None
+        self.replicas = ThreadReplicas(net, self.threads) if self.threads > 1 else None
         #: the MPI side of data-parallel training (`scratchdl.distributed`), or None
         self.dist = DataParallel() if check_flag("Trainer", "distributed", distributed) else None
         self.rank = self.dist.rank if self.dist else 0
@@ -239,7 +264,7 @@ class Trainer:
             self.optim.reset()
 
         with (
-            threads.limit(self.blas_threads, batch_size),
+            blas.limit(1 if self.threads > 1 else self.blas_threads, batch_size),
             denormals.flush_denormals(self.flush_denormals),
         ):
             self.callbacks.on_train_begin({})
@@ -267,6 +292,8 @@ class Trainer:
                     self.dist.abort_on(err)
                 raise
             finally:
+                if self.replicas is not None:
+                    self.replicas.close()
                 self.callbacks.on_train_end(end_logs)
         return self.history
 
@@ -324,10 +351,18 @@ class Trainer:
         if self.dist is not None:
             return self.dist.train_step(self, x_batch, y_batch)
         logs = self._batch_logs
-        logs["loss"] = self.net.train_batch(x_batch, y_batch)
+        logs["loss"] = self.train_batch(x_batch, y_batch)
         self.callbacks.on_before_optimizer_step(self.batch, logs)
         self.optim.step()
         return logs["loss"]
+
+    def train_batch(self, x_batch: np.ndarray, y_batch: np.ndarray) -> float:
+        """Forward, loss and backward on one batch (`NeuralNetwork.train_batch`), split
+        over `threads` threads when it is more than 1; leaves the batch's gradients in the
+        network's `param_grads` and returns the batch's mean loss. Does not update."""
+        if self.replicas is not None:
+            return self.replicas.train_batch(x_batch, y_batch)
+        return self.net.train_batch(x_batch, y_batch)
 
     def _at(self, epoch: int, batch: int, epoch_rng_state: dict[str, Any]) -> None:
         """Move the position to `batch` of `epoch`, whose shuffle starts from that state."""
@@ -436,7 +471,7 @@ class Trainer:
         """The loss and the trainer's metrics on (X, y), in inference mode."""
         X, y = self._check_data("X", "y", X, y)
         with (
-            threads.limit(self.blas_threads, batch_size or X.shape[0]),
+            blas.limit(self.blas_threads, batch_size or X.shape[0]),
             denormals.flush_denormals(self.flush_denormals),
         ):
             if self.dist is not None:
