@@ -358,6 +358,11 @@ def main() -> None:
             f"Trainer.fit achieves {total / fit:5.1f} GFLOP/s, {fit / floor:.2f}x the floor"
         )
         print(torch_line)
+        if threads == 2:
+            print(
+                f"  threads=2 (1 BLAS thread each) achieves {total / med[PARTS]:5.1f} GFLOP/s, "
+                f"{med[PARTS] / floor:.2f}x the [2t] floor"
+            )
 
     with threadpool_limits(1, user_api="blas"):
         start = time.perf_counter()

@@ -330,3 +330,56 @@ def test_relu_kernel_path_is_gradient_checked(fast_off, rng):
     x = channel_major(away_from_zero(rng.standard_normal((2, 3, 4, 5))))
     assert backend.relu(x) is not None
     assert gradcheck.check_operation(ReLU(), x) < 1e-8
+
+
+def adam_run(make, dtype, switch, steps=25, **kwargs):
+    """`steps` Adam updates of a small network from fixed gradients (zeros, huge and tiny
+    values among them), with the kernels on or off; returns parameters and moments."""
+    from scratchdl import Dense, Linear, MeanSquaredError, NeuralNetwork
+
+    switch(make)
+    net = NeuralNetwork([Dense(7, Linear()), Dense(3, Linear())], MeanSquaredError(),
+                        seed=2, dtype=dtype)  # fmt: skip
+    net.forward(np.zeros((1, 5), dtype=dtype), inference=True)
+    optim = kwargs.pop("optim")
+    optim.net = net
+    rng = np.random.default_rng(9)
+    for step in range(steps):
+        for layer in net.layers:
+            for op in layer.operations:
+                if hasattr(op, "param"):
+                    g = rng.standard_normal(op.param.shape) * 10.0 ** rng.integers(-30, 4)
+                    g[rng.random(g.shape) < 0.2] = 0
+                    if step == steps - 3:  # NaN and inf go where NumPy takes them
+                        g.flat[:2] = np.nan, np.inf
+                    op.param_grad = g.astype(dtype)
+            layer._param_grads()
+        with np.errstate(invalid="ignore"):  # NumPy warns about inf - inf; the kernel does not
+            optim.step()
+    return [p.copy() for p in net.params()] + [
+        a.copy() for state in optim.state.values() for a in state.values()
+    ]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kind", ["adam", "l2", "adamw"])
+def test_adam_kernel_equals_numpy_bit_for_bit(dtype, kind, fast_off, monkeypatch):
+    from scratchdl import Adam, AdamW
+
+    taken = []  # what each call of the kernel's wrapper returned: whether it ran
+    real = backend.adam_update
+    monkeypatch.setattr(backend, "adam_update", lambda *a: taken.append(real(*a)) or taken[-1])
+
+    def optim():
+        if kind == "adamw":
+            return AdamW(0.01, weight_decay=0.1)
+        return Adam(0.01, beta1=0.8, beta2=0.99, weight_decay=0.05 if kind == "l2" else 0.0)
+
+    reference = adam_run(False, dtype, fast_off, optim=optim())
+    assert taken and not any(taken)  # kernels off: the NumPy passes ran
+    taken.clear()
+    compiled = adam_run(True, dtype, fast_off, optim=optim())
+    assert taken and all(taken)
+    for a, b in zip(reference, compiled, strict=True):
+        assert a.dtype == b.dtype == dtype
+        np.testing.assert_array_equal(b, a)

@@ -395,3 +395,32 @@ def conv_filter_grad(
                             out[f, c, i, j] += t
                             if e != f:
                                 out[e, c, i, j] += u
+
+
+# error_model="numpy": IEEE division (no ZeroDivisionError check), which vectorises
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def adam_update(
+    param: np.ndarray,
+    grad: np.ndarray,
+    m: np.ndarray,
+    v: np.ndarray,
+    beta1: float,
+    one_minus_beta1: float,
+    beta2: float,
+    one_minus_beta2: float,
+    inv_sqrt_correction2: float,
+    eps: float,
+    step: float,
+) -> None:  # pragma: no cover
+    """One Adam update over 1-D arrays in one pass, with the bits of the NumPy passes in
+    `Adam._update_rule` (each product and sum rounded in the arrays' dtype, in the same
+    order, no fused multiply-add): m = β1·m + (1-β1)·g; v = β2·v + ((1-β2)·g)·g;
+    p -= (step·m) / (√v · 1/√(1-β2^t) + eps), with step = lr / (1-β1^t). The scalars are
+    in the arrays' dtype."""
+    for i in range(param.size):
+        g = grad[i]
+        mi = m[i] * beta1 + one_minus_beta1 * g
+        vi = v[i] * beta2 + (one_minus_beta2 * g) * g
+        m[i] = mi
+        v[i] = vi
+        param[i] -= (step * mi) / (np.sqrt(vi) * inv_sqrt_correction2 + eps)

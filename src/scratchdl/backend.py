@@ -470,6 +470,34 @@ def max_pool_2x2_backward(grad: np.ndarray, which: np.ndarray, x: np.ndarray) ->
     return out
 
 
+def adam_update(
+    param: np.ndarray,
+    grad: np.ndarray,
+    m: np.ndarray,
+    v: np.ndarray,
+    betas: tuple[float, float],
+    inv_sqrt_correction2: float,
+    eps: float,
+    step: float,
+) -> bool:
+    """One Adam update of `param`, `m` and `v` in place by the compiled one-pass kernel (the
+    bits of the NumPy passes in `Adam._update_rule`); False, changing nothing, when the
+    kernels are off or do not apply (then the NumPy code runs). The modern small CNN's
+    update of 207,000 float32 parameters took 0.30 ms a step in NumPy's thirteen passes and
+    0.10 ms in the kernel (`Adam.step`, one thread, medians of 300)."""
+    compiled = kernel_for("adam_update", param, grad, m, v)
+    if compiled is None or param.size == 0:
+        return False
+    flat = _flat_views(param, grad, m, v)
+    if flat is None:
+        return False
+    beta1, beta2 = betas
+    cast = param.dtype.type
+    compiled(*flat, cast(beta1), cast(1 - beta1), cast(beta2), cast(1 - beta2),
+             cast(inv_sqrt_correction2), cast(eps), cast(step))  # fmt: skip
+    return True
+
+
 def relu(x: np.ndarray) -> np.ndarray | None:
     """``np.maximum(x, 0)`` in one compiled pass (the same bits), in `x`'s layout, for a
     dense floating NumPy array; None when the kernels are off or do not apply."""

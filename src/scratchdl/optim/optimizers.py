@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from scratchdl import backend
 from scratchdl.backend import assign, namespace
 from scratchdl.core import RecordsArguments, check_flag, shape_error
 from scratchdl.layers.base import Layer
@@ -496,13 +497,24 @@ class Adam(Optimizer):
         self, param: np.ndarray, grad: np.ndarray, state: dict[str, np.ndarray]
     ) -> None:
         m, v = state["m"], state["v"]
+        t = self.iterations
+        correction1 = 1 - self.beta1**t
+        correction2 = 1 - self.beta2**t
+        if backend.adam_update(
+            param,
+            grad,
+            m,
+            v,
+            (self.beta1, self.beta2),
+            1 / math.sqrt(correction2),
+            self.eps,
+            self.lr / correction1,
+        ):
+            return  # one compiled pass, the same bits as the NumPy passes below  # fmt: skip
         m *= self.beta1
         m += (1 - self.beta1) * grad
         v *= self.beta2
         v += (1 - self.beta2) * grad * grad
-        t = self.iterations
-        correction1 = 1 - self.beta1**t
-        correction2 = 1 - self.beta2**t
         denom = namespace(v).sqrt(v)
         denom *= 1 / math.sqrt(correction2)
         denom += self.eps
