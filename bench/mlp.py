@@ -13,7 +13,8 @@ that machine noise spreads over all of them):
     scratchdl Trainer.fit, momentum the whole fit path: shuffling, callbacks, progress bar
     torch, momentum                 the same model and loop in PyTorch (if installed)
 
-each with 1 and 2 BLAS threads (threadpoolctl), the hand-written loops inside
+each with 1 and 2 BLAS threads, and `Trainer.fit` with ``threads=2`` (each batch split over
+two threads, one BLAS thread each) (threadpoolctl), the hand-written loops inside
 `flush_denormals()` as `Trainer.fit` runs (PyTorch keeps its default, IEEE arithmetic),
 and the ratios the issues ask for; then
 the GEMM floor (the epoch's matrix products timed alone, same shapes and layouts) with the
@@ -136,10 +137,17 @@ def scratchdl_loop(momentum: bool) -> Callable[[np.ndarray, np.ndarray, np.ndarr
     return run
 
 
-def scratchdl_fit(threads: int) -> Callable[[np.ndarray, np.ndarray, np.ndarray], float]:
+PARTS = "scratchdl Trainer.fit, momentum, threads=2"
+
+
+def scratchdl_fit(
+    threads: int, parts: int = 1
+) -> Callable[[np.ndarray, np.ndarray, np.ndarray], float]:
+    """`Trainer.fit` with `threads` BLAS threads, or each batch split over `parts` threads."""
+
     def run(X: np.ndarray, y: np.ndarray, order: np.ndarray) -> float:
         net = make_net()
-        trainer = Trainer(net, SGDMomentum(LR, momentum=0.9), blas_threads=threads)
+        trainer = Trainer(net, SGDMomentum(LR, momentum=0.9), blas_threads=threads, threads=parts)
         bar = ProgressBar(verbose=1, stream=io.StringIO(), bar=True)  # a real tqdm bar, not shown
         history = trainer.fit(X, y, epochs=1, batch_size=BATCH, callbacks=[bar], verbose=1)
         return history.history["loss"][0]
@@ -202,6 +210,7 @@ def main() -> None:
         run_torch = torch_epoch(threads)
         if run_torch is not None:
             configs[f"torch, momentum [{threads}t]"] = (run_torch, threads, False)
+    configs[PARTS] = (scratchdl_fit(1, parts=2), 1, False)
 
     def timed(fn: Callable, threads: int, limit: bool) -> Callable[[], object]:
         if not limit:
@@ -239,7 +248,8 @@ def main() -> None:
     print(
         "\nthreads: Trainer.fit 2 threads / 1 thread "
         f"{med['scratchdl Trainer.fit, momentum [2t]'] / med['scratchdl Trainer.fit, momentum [1t]']:.2f} "
-        "(blas_threads='auto' uses 1 thread at batch 60)"
+        "(blas_threads='auto' uses 1 thread at batch 60); "
+        f"threads=2 / 1 thread {med[PARTS] / med['scratchdl Trainer.fit, momentum [1t]']:.2f}"
     )
     if "torch, momentum [1t]" in med:
         best_torch = min(med["torch, momentum [1t]"], med["torch, momentum [2t]"])

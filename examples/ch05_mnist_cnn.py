@@ -14,6 +14,7 @@ Experiments (pixels scaled by the training set's mean and std; test set for eval
             AdamW with warm-up and cosine decay
 
     python examples/ch05_mnist_cnn.py [--only book ch7 modern] [--seeds 3] [--modern-epochs 12]
+                                      [--threads 2]
 """
 
 from __future__ import annotations
@@ -99,10 +100,10 @@ def modern_model(seed: int, epochs: int) -> tuple[NeuralNetwork, object, dict]:
     return net, optim, {"epochs": epochs, "batch_size": 128}
 
 
-def run(make, seed: int, data: tuple[np.ndarray, ...], verbose: int) -> dict:
+def run(make, seed: int, data: tuple[np.ndarray, ...], verbose: int, threads: int = 1) -> dict:
     X_train, y_train, X_test, y_test = data
     net, optim, fit_args = make(seed)
-    trainer = Trainer(net, optim, metrics=["accuracy"])
+    trainer = Trainer(net, optim, metrics=["accuracy"], threads=threads)
     start = time.perf_counter()
     trainer.fit(X_train, y_train, X_test, y_test, eval_every=fit_args["epochs"], seed=seed, verbose=verbose,
                 early_stopping=False, **fit_args)  # fmt: skip
@@ -123,6 +124,8 @@ def main() -> None:
     parser.add_argument("--modern-epochs", type=int, default=12)
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--verbose", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="Trainer(threads=...): split every batch over this many threads")  # fmt: skip
     args = parser.parse_args()
     data = prepare(args.data_dir)
     experiments = {
@@ -143,7 +146,7 @@ def main() -> None:
     }
     for key in args.only:
         title, book, make, seeds = experiments[key]
-        runs = [run(make, seed, data, args.verbose) for seed in range(seeds)]
+        runs = [run(make, seed, data, args.verbose, args.threads) for seed in range(seeds)]
         accs = [r["accuracy"] for r in runs]
         print(
             f"{title:<28} book {book:>17} | ours: median {statistics.median(accs):.2%} "
