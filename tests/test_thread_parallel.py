@@ -4,6 +4,7 @@ batch norm get per-part streams and averaged statistics, and errors name what is
 
 import copy
 import itertools
+import sys
 import threading
 import time
 from typing import ClassVar
@@ -296,3 +297,12 @@ def test_threads_refuse_more_blas_threads_and_other_array_libraries(rng):
     net.to(xp, xp.Device("device1"))
     with pytest.raises(ValueError, match="threads=2 trains NumPy networks; this network was moved"):
         Trainer(net, Adam(), threads=2).fit(X, y, epochs=1, verbose=0)
+
+
+def test_threads_need_threadpoolctl(monkeypatch):
+    monkeypatch.setitem(sys.modules, "threadpoolctl", None)  # import then raises ImportError
+    with pytest.raises(
+        ImportError, match=r"threads=2 needs threadpoolctl .* pip install 'scratchdl\[train\]'"
+    ):
+        Trainer(conv_net(), Adam(), threads=2)
+    Trainer(conv_net(), Adam(), threads=1)  # one thread needs nothing

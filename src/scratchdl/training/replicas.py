@@ -30,7 +30,9 @@ for bit, also after resuming from a checkpoint):
 - without dropout and batch norm the result is one thread's to rounding: the parts' sums
   are added in another order.
 
-Every layer of scratchdl works in a replica. A custom layer must keep its per-batch values
+The loss must be a mean over the rows of a batch (both of scratchdl's are), as for
+`distributed=True`: the parts' losses and gradients are weighted by their rows. Every
+layer of scratchdl works in a replica. A custom layer must keep its per-batch values
 on ``self`` (as the book's do), not in module globals, and must not replace its parameter
 arrays during a step.
 """
@@ -107,9 +109,11 @@ class ThreadReplicas:
                 f"Trainer: threads={self.count} trains NumPy networks; this network was moved with "
                 "net.to(...). Call net.to(numpy) first, or use threads=1"
             )
+        n = x.shape[0]
+        if n == 0:  # nothing to split: the network says what it says of an empty batch
+            return net.train_batch(x, y)
         if not self._current():
             self._make_replicas(x)
-        n = x.shape[0]
         parts = split(n, self.count)
         # every replica's generator restarts from a seed the network's generator draws, so
         # the network's generator state alone (which checkpoints keep) fixes every mask

@@ -66,12 +66,13 @@ class Trainer:
         threads: split every training batch into this many parts, computed at the same
             time in as many threads, each multiplying with one BLAS thread (data-parallel
             training on one machine; see `scratchdl.training.replicas`). 1 (the default)
-            computes the batch on the calling thread. 2 made the modern small CNN's epoch
-            faster on the two cores measured, but beside another busy program every step
-            waits for the slower part. The same setting gives the same run; with dropout
-            or batch norm, 2 gives another run than 1 (per-part masks and statistics).
-            Evaluation keeps `blas_threads`; with ``threads > 1`` that may be "auto", 1 or
-            None.
+            computes the batch on the calling thread. On two cores, 2 took 0.63-0.80x the
+            one-thread time of the book's CNNs and a small modern one, but 2.0x for the
+            book's MLP, whose steps are too short; beside another busy program every step
+            waits for the part that shares its core. The same setting gives the same run;
+            with dropout or batch norm, 2 gives another run than 1 (per-part masks and
+            statistics). Needs threadpoolctl (``scratchdl[train]``). `blas_threads` may
+            then be "auto", 1 or None; evaluation inside `fit` runs with one BLAS thread.
 
     The loop (`fit`) calls `train_step` for every batch; override it for a custom step.
     `state_dict()` holds everything a run needs to continue bit for bit (network, optimizer,
@@ -120,6 +121,15 @@ class Trainer:
                 f"thread; blas_threads={self.blas_threads} asks for more. Pass "
                 "blas_threads='auto' (or 1), or threads=1"
             )
+        if threads > 1:
+            try:
+                import threadpoolctl  # noqa: F401
+            except ImportError:
+                raise ImportError(
+                    f"Trainer: threads={threads} needs threadpoolctl to give each part one "
+                    "BLAS thread (without it the parts' BLAS threads fight for the cores): "
+                    "pip install 'scratchdl[train]' (or pip install threadpoolctl)"
+                ) from None
         self.threads = int(threads)
         #: the replicas of the network that compute the other parts of a batch, or None
         self.replicas = ThreadReplicas(net, self.threads) if self.threads > 1 else None
