@@ -306,3 +306,20 @@ def test_threads_need_threadpoolctl(monkeypatch):
     ):
         Trainer(conv_net(), Adam(), threads=2)
     Trainer(conv_net(), Adam(), threads=1)  # one thread needs nothing
+
+
+@pytest.mark.parametrize("how", ["stateful", "initial_state"])
+def test_recurrent_layers_that_carry_a_state_per_row_are_refused(rng, how):
+    from scratchdl import LSTM
+
+    lstm = LSTM(4, return_sequences=True, stateful=how == "stateful")
+    net = NeuralNetwork([lstm], MeanSquaredError(), dtype=np.float64)
+    X, y = rng.standard_normal((6, 3, 2)), rng.standard_normal((6, 3, 4))
+    if how == "initial_state":
+        lstm.initial_state = (np.zeros((6, 4)), np.zeros((6, 4)))
+    with pytest.raises(
+        ValueError, match=r"layer 1 \(LSTM\(4, return_sequences=True.*train it with threads=1"
+    ):
+        Trainer(net, Adam(), threads=2).fit(X, y, epochs=1, batch_size=6, verbose=0)
+    plain = NeuralNetwork([LSTM(4, return_sequences=True)], MeanSquaredError(), dtype=np.float64)
+    Trainer(plain, Adam(), threads=2).fit(X, y, epochs=1, batch_size=6, verbose=0)

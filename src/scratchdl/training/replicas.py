@@ -30,7 +30,8 @@ for bit, also after resuming from a checkpoint):
 - without dropout and batch norm the result is one thread's to rounding: the parts' sums
   are added in another order.
 
-The loss must be a mean over the rows of a batch (both of scratchdl's are), as for
+Recurrent layers with ``stateful=True`` or an `initial_state` are refused: their state
+belongs to the rows of the whole batch. The loss must be a mean over the rows of a batch (both of scratchdl's are), as for
 `distributed=True`: the parts' losses and gradients are weighted by their rows. Every
 layer of scratchdl works in a replica. A custom layer must keep its per-batch values
 on ``self`` (as the book's do), not in module globals, and must not replace its parameter
@@ -109,6 +110,16 @@ class ThreadReplicas:
                 f"Trainer: threads={self.count} trains NumPy networks; this network was moved with "
                 "net.to(...). Call net.to(numpy) first, or use threads=1"
             )
+        for layer in net.layers:
+            if (
+                getattr(layer, "stateful", False)
+                or getattr(layer, "initial_state", None) is not None
+            ):
+                raise ValueError(
+                    f"Trainer: threads={self.count} splits every batch by rows, and layer "
+                    f"{layer.index} ({layer!r}) carries a state for every row of the whole batch "
+                    "(stateful=True or an initial_state); train it with threads=1"
+                )
         n = x.shape[0]
         if n == 0:  # nothing to split: the network says what it says of an empty batch
             return net.train_batch(x, y)
