@@ -31,11 +31,14 @@ for bit, also after resuming from a checkpoint):
   are added in another order.
 
 Recurrent layers with ``stateful=True`` or an `initial_state` are refused: their state
-belongs to the rows of the whole batch. The loss must be a mean over the rows of a batch (both of scratchdl's are), as for
-`distributed=True`: the parts' losses and gradients are weighted by their rows. Every
-layer of scratchdl works in a replica. A custom layer must keep its per-batch values
-on ``self`` (as the book's do), not in module globals, and must not replace its parameter
-arrays during a step.
+belongs to the rows of the whole batch. The loss must be a mean over the rows of a batch
+(both of scratchdl's are), as for `distributed=True`: the parts' losses and gradients are
+weighted by their rows. Every layer of scratchdl works in a replica. A custom layer must
+keep its per-batch values on ``self`` (as the book's do), not in module globals, and must
+not replace its parameter arrays during a step; one that draws from NumPy's global
+generator (``np.random``) while training gets its numbers in whatever order the threads
+ask, so its runs do not repeat (scratchdl's layers draw from the network's generator,
+``self.rng``).
 """
 
 from __future__ import annotations
