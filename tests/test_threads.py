@@ -47,3 +47,31 @@ def test_fit_applies_and_restores_the_thread_count(rng):
     )
     assert seen == [before, before]
     np.testing.assert_equal(blas_threads_now(), before)
+
+
+def test_evaluation_inside_fit_gets_the_blas_threads_training_leaves_alone(rng):
+    """With "auto", training batches of 10 rows run on one BLAS thread and evaluation in
+    batches of 1000 leaves BLAS alone: inside `fit` that must mean the count from before
+    `fit`, not the training steps' one thread."""
+    from scratchdl import Linear, Operation
+
+    seen = {True: set(), False: set()}
+
+    class Record(Operation):
+        def _output(self, inference=False):
+            seen[bool(inference)].add(blas_threads_now())
+            return self.input_
+
+        def _input_grad(self, output_grad):
+            return output_grad
+
+    with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):
+        before = blas_threads_now()
+        if before < 2:
+            pytest.skip("one BLAS thread here: nothing to tell apart")
+        net = NeuralNetwork([Dense(3, Linear()), Record()], MeanSquaredError(), seed=0)
+        X, y = rng.standard_normal((30, 4)), rng.standard_normal((30, 3))
+        Trainer(net, SGD(0.1)).fit(X, y, X, y, epochs=2, eval_every=1, batch_size=10, verbose=0)
+        assert blas_threads_now() == before
+    assert seen[False] == {1}  # the training steps
+    assert seen[True] == {before}  # the evaluations, in batches of 1000
