@@ -323,3 +323,21 @@ def test_recurrent_layers_that_carry_a_state_per_row_are_refused(rng, how):
         Trainer(net, Adam(), threads=2).fit(X, y, epochs=1, batch_size=6, verbose=0)
     plain = NeuralNetwork([LSTM(4, return_sequences=True)], MeanSquaredError(), dtype=np.float64)
     Trainer(plain, Adam(), threads=2).fit(X, y, epochs=1, batch_size=6, verbose=0)
+
+
+def test_evaluate_splits_its_rows_over_the_threads(rng):
+    X, y = images(rng, 30)
+    net = conv_net(dropout=0.7, batch_norm=True)
+    trainer, _ = fit(net, X, y, 2)
+    RecordModes.seen = {}
+    spy = NeuralNetwork([RecordModes()], MeanSquaredError())  # a witness of the threads
+    spy_trainer = Trainer(spy, Adam(), threads=2)
+    spy_trainer.evaluate(X[:, 0, 0, :3], X[:, 0, 0, :3])
+    assert any(name.startswith("scratchdl-part") for name in RecordModes.seen)
+    scores = trainer.evaluate(X, y)
+    one = Trainer(net, Adam()).evaluate(X, y)  # the same network, one thread
+    assert scores["loss"] == pytest.approx(one["loss"], rel=1e-12)
+    # the rows come back in order, each as one thread predicts it
+    np.testing.assert_allclose(trainer.replicas.predict(X, 7), net.predict(X), rtol=1e-12)
+    trainer.replicas.close()
+    spy_trainer.replicas.close()

@@ -44,7 +44,8 @@ ask, so its runs do not repeat (scratchdl's layers draw from the network's gener
 from __future__ import annotations
 
 import copy
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -61,9 +62,9 @@ def split(n: int, parts: int) -> list[slice]:
     return [slice(bounds[k], bounds[k + 1]) for k in range(parts)]
 
 
-def _train_part(replica: Any, x: np.ndarray, y: np.ndarray, modes: int | None) -> float:
+def _in_modes(modes: int | None, work: Callable[..., Any], *args: Any) -> Any:
     with denormals.modes(modes):
-        return replica.train_batch(x, y)
+        return work(*args)
 
 
 class ThreadReplicas:
@@ -106,12 +107,15 @@ class ThreadReplicas:
     def _states(self, net: Any) -> list[np.ndarray]:
         return [a for layer in net.layers for a in layer.named_state().values()]
 
-    def train_batch(self, x: np.ndarray, y: np.ndarray) -> float:
+    def _prepare(self, x: np.ndarray) -> None:
+        """Check the network, (re)make the replicas if needed, and give them the network's
+        untrained state (batch-norm statistics), which may have changed since the last step
+        (a loaded checkpoint, an early-stopping restore)."""
         net = self.net
         if net.xp is not np:
             raise ValueError(
-                f"Trainer: threads={self.count} trains NumPy networks; this network was moved with "
-                "net.to(...). Call net.to(numpy) first, or use threads=1"
+                f"Trainer: threads={self.count} trains NumPy networks; this network was moved "
+                "with net.to(...). Call net.to(numpy) first, or use threads=1"
             )
         for layer in net.layers:
             if (
@@ -123,62 +127,87 @@ class ThreadReplicas:
                     f"{layer.index} ({layer!r}) carries a state for every row of the whole batch "
                     "(stateful=True or an initial_state); train it with threads=1"
                 )
-        n = x.shape[0]
-        if n == 0:  # nothing to split: the network says what it says of an empty batch
-            return net.train_batch(x, y)
         if not self._current():
             self._make_replicas(x)
-        parts = split(n, self.count)
-        # every replica's generator restarts from a seed the network's generator draws, so
-        # the network's generator state alone (which checkpoints keep) fixes every mask
-        seeds = net.rng.integers(0, 2**63, size=self.count - 1)
         own_state = self._states(net)
-        for replica, seed in zip(self.replicas, seeds, strict=True):
-            replica.rng.bit_generator.state = type(net.rng.bit_generator)(int(seed)).state
+        for replica in self.replicas:
             for mine, theirs in zip(own_state, self._states(replica), strict=True):
                 theirs[...] = mine
+
+    def _in_parts(self, n: int, work: Callable[[Any, slice], Any]) -> list[tuple[Any, slice, Any]]:
+        """``work(network, rows)`` for every non-empty part of `n` rows: the first part by the
+        network on this thread, the others by the replicas in the pool, with this thread's
+        flush modes. Returns (network or replica, rows, result) for each, in row order; an
+        error in any part is raised after every part has ended."""
+        parts = split(n, self.count)
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self.count - 1, thread_name_prefix="scratchdl-part")
         modes = denormals.current_modes()
-        running: list[tuple[int, Any, Future]] = []
-        for k, (replica, rows) in enumerate(zip(self.replicas, parts[1:], strict=True), start=1):
-            if rows.stop > rows.start:
-                job = self._pool.submit(_train_part, replica, x[rows], y[rows], modes)
-                running.append((k, replica, job))
+        running = [
+            (replica, rows, self._pool.submit(_in_modes, modes, work, replica, rows))
+            for replica, rows in zip(self.replicas, parts[1:], strict=True)
+            if rows.stop > rows.start
+        ]
         failure: BaseException | None = None
         try:
-            first_loss = net.train_batch(x[parts[0]], y[parts[0]])
+            done = [(self.net, parts[0], work(self.net, parts[0]))]
         except BaseException as err:  # wait for the other parts before raising
-            failure, first_loss = err, 0.0
-        done: list[tuple[Any, float, float]] = []  # (replica, loss, share of the rows)
-        for k, replica, job in running:
+            failure, done = err, []
+        for replica, rows, job in running:
             err = job.exception()
             if err is not None:
                 failure = failure or err
             else:
-                rows = parts[k]
-                done.append((replica, job.result(), (rows.stop - rows.start) / n))
+                done.append((replica, rows, job.result()))
         if failure is not None:
             raise failure
-        share = parts[0].stop / n
-        loss = first_loss * share
+        return done
+
+    def train_batch(self, x: np.ndarray, y: np.ndarray) -> float:
+        n = x.shape[0]
+        if n == 0:  # nothing to split: the network says what it says of an empty batch
+            return self.net.train_batch(x, y)
+        self._prepare(x)
+        net = self.net
+        # every replica's generator restarts from a seed the network's generator draws, so
+        # the network's generator state alone (which checkpoints keep) fixes every mask
+        seeds = net.rng.integers(0, 2**63, size=self.count - 1)
+        for replica, seed in zip(self.replicas, seeds, strict=True):
+            replica.rng.bit_generator.state = type(net.rng.bit_generator)(int(seed)).state
+        done = self._in_parts(n, lambda model, rows: model.train_batch(x[rows], y[rows]))
+        (_, rows, loss), others = done[0], done[1:]
+        share = (rows.stop - rows.start) / n
+        loss *= share
         grads = list(net.param_grads())
-        if done:
+        if others:
             for g in grads:
                 g *= share
-        for replica, part_loss, share in done:
+        for replica, rows, part_loss in others:
+            share = (rows.stop - rows.start) / n
             loss += part_loss * share
             for g, theirs in zip(grads, replica.param_grads(), strict=True):
                 theirs *= share
                 g += theirs
-        if done and own_state:  # the parts' running statistics, averaged
-            theirs_all = [self._states(replica) for replica, _, _ in done]
+        own_state = self._states(net)
+        if others and own_state:  # the parts' running statistics, averaged
+            theirs_all = [self._states(replica) for replica, _, _ in others]
             for i, mine in enumerate(own_state):
                 if np.issubdtype(mine.dtype, np.floating):
                     for theirs in theirs_all:
                         mine += theirs[i]
-                    mine *= 1.0 / (len(done) + 1)
+                    mine *= 1.0 / (len(others) + 1)
         return float(loss)
+
+    def predict(self, X: np.ndarray, batch_size: int | None = None) -> np.ndarray:
+        """`NeuralNetwork.predict` with the rows of `X` split over the threads (each part
+        in batches of `batch_size`); the parts' outputs in row order."""
+        if X.shape[0] < self.count:
+            return self.net.predict(X, batch_size=batch_size)
+        self._prepare(X)
+        done = self._in_parts(
+            X.shape[0], lambda model, rows: model.predict(X[rows], batch_size=batch_size)
+        )
+        return np.concatenate([out for _, _, out in done])
 
     def close(self) -> None:
         """End the worker threads (they start again at the next batch)."""

@@ -71,8 +71,9 @@ class Trainer:
             book's MLP, whose steps are too short; beside another busy program every step
             waits for the part that shares its core. The same setting gives the same run;
             with dropout or batch norm, 2 gives another run than 1 (per-part masks and
-            statistics). Needs threadpoolctl (``scratchdl[train]``). `blas_threads` may
-            then be "auto", 1 or None; evaluation inside `fit` runs with one BLAS thread.
+            statistics). `evaluate` splits its rows over the threads too. Needs
+            threadpoolctl (``scratchdl[train]``); `blas_threads` may then be "auto", 1 or
+            None.
 
     The loop (`fit`) calls `train_step` for every batch; override it for a custom step.
     `state_dict()` holds everything a run needs to continue bit for bit (network, optimizer,
@@ -478,14 +479,17 @@ class Trainer:
     def evaluate(
         self, X: np.ndarray, y: np.ndarray, batch_size: int | None = 1000
     ) -> dict[str, float]:
-        """The loss and the trainer's metrics on (X, y), in inference mode."""
+        """The loss and the trainer's metrics on (X, y), in inference mode (with
+        ``threads > 1``, the rows split over the threads, one BLAS thread each)."""
         X, y = self._check_data("X", "y", X, y)
         with (
-            blas.limit(self.blas_threads, batch_size or X.shape[0]),
+            blas.limit(1 if self.threads > 1 else self.blas_threads, batch_size or X.shape[0]),
             denormals.flush_denormals(self.flush_denormals),
         ):
             if self.dist is not None:
                 prediction = self.dist.predict(self.net, X, batch_size)
+            elif self.replicas is not None:  # the rows split over the threads
+                prediction = self.replicas.predict(X, batch_size)
             else:
                 prediction = self.net.predict(X, batch_size=batch_size)
         prediction = to_numpy(prediction)  # the loss and metrics of a device model, on the host
