@@ -14,10 +14,12 @@ Why threads, not BLAS threads: in a small network much of a step is not matrix p
 (pooling, activations, biases, im2col), and that runs on one core whatever BLAS does. Two
 parts in two threads, each multiplying with one BLAS thread, keep both cores busy with all
 of it. NumPy, BLAS and the compiled kernels release the GIL; the Python between them holds
-it, which is why a second thread gives less than twice the speed. Measured (`bench/cnn.py`)
-on the modern small CNN, where it pays most; networks whose step is a few large products
-gain less, and one core busy with another program slows every step to the speed of the
-part that waits for it (see the README's speed section).
+it, which is why a second thread gives less than twice the speed. Measured on two cores
+(`bench/cnn.py`, `bench/mlp.py`, 2026-12-03): an epoch took 0.63x the one-thread time for
+the book's chapter-7 network, 0.69-0.75x for a small modern CNN and 0.80x for the book's
+CNN, but 2.0x for the book's MLP, whose steps (a quarter of a millisecond) are too short
+to hand half to another thread. Beside another busy program, every step waits for the
+part that shares a core with it (see the README's speed section).
 
 What a seed gives, with `threads` > 1 (the same `threads` setting gives the same run, bit
 for bit, also after resuming from a checkpoint):
