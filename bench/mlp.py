@@ -13,8 +13,8 @@ that machine noise spreads over all of them):
     scratchdl Trainer.fit, momentum the whole fit path: shuffling, callbacks, progress bar
     torch, momentum                 the same model and loop in PyTorch (if installed)
 
-each with 1 and 2 BLAS threads, and `Trainer.fit` with ``threads=2`` (each batch split over
-two threads, one BLAS thread each) (threadpoolctl), the hand-written loops inside
+each with 1 and 2 BLAS threads (threadpoolctl), and `Trainer.fit` with ``threads=2`` (each
+batch split over two threads, one BLAS thread each); the hand-written loops run inside
 `flush_denormals()` as `Trainer.fit` runs (PyTorch keeps its default, IEEE arithmetic),
 and the ratios the issues ask for; then
 the GEMM floor (the epoch's matrix products timed alone, same shapes and layouts) with the
