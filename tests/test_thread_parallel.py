@@ -98,7 +98,9 @@ def test_the_parts_give_the_whole_batch_gradient_and_loss(rng, rows, count, make
     net.forward(X[:1], inference=True)
     whole = copy.deepcopy(net)
     expected_loss = whole.train_batch(X, y)
-    loss = ThreadReplicas(net, count).train_batch(X, y)
+    replicas = ThreadReplicas(net, count)
+    loss = replicas.train_batch(X, y)
+    replicas.close()
     assert loss == pytest.approx(expected_loss, rel=1e-13)
     grads = list(net.param_grads())
     assert len(grads) == len(list(whole.param_grads())) > 0
