@@ -108,3 +108,12 @@ def test_cross_entropy_accepts_whole_float_labels_and_rejects_fractions(rng):
 def test_loss_backward_before_forward():
     with pytest.raises(RuntimeError, match="MeanSquaredError: backward"):
         MeanSquaredError().backward()
+
+
+@pytest.mark.parametrize(
+    ("loss", "target"),
+    [(MeanSquaredError(), np.zeros((0, 2))), (SoftmaxCrossEntropy(), np.zeros(0, dtype=int))],
+)
+def test_an_empty_batch_is_refused_by_name_not_divided_by_zero(loss, target):
+    with pytest.raises(ShapeError, match=r"must have at least one row .* received shape \(0, 2\)"):
+        loss.forward(np.zeros((0, 2)), target)

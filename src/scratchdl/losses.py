@@ -36,13 +36,23 @@ class Loss(RecordsArguments):
         The prediction may be an array of any backend (`NeuralNetwork.to`); the target is
         checked on the host (as NumPy) and moved to the prediction's backend."""
         if not isinstance(prediction, np.ndarray) and backend.is_array(prediction):
+            self._check_rows(prediction)
             return self._device_forward(prediction, target)
         prediction = np.asarray(prediction)
+        self._check_rows(prediction)
         if not np.issubdtype(prediction.dtype, np.floating):
             prediction = prediction.astype(np.float64)
         self.prediction = prediction
         self.target = self._prepare_target(prediction, np.asarray(backend.to_numpy(target)))
         return float(self._output())
+
+    def _check_rows(self, prediction: Any) -> None:
+        """A loss is a mean over the rows of a batch: an empty batch has none."""
+        if prediction.ndim == 0 or prediction.shape[0] == 0:
+            raise ShapeError(
+                f"{self.name}: the prediction must have at least one row (a loss is a mean "
+                f"over the batch), received shape {tuple(prediction.shape)}"
+            )
 
     def _device_forward(self, prediction: Any, target: Any) -> float:
         """`forward` for a prediction on another backend: the checks run on a host stand-in
