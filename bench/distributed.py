@@ -7,6 +7,8 @@ trains `--batches` batches of MNIST (random pixels when MNIST is not found) in t
 alternating, median of `--repeats`:
 
     1 process, 2 BLAS threads          the plain Trainer
+    1 process, threads=2               Trainer(threads=2): each half of every batch in a
+                                       thread of one process, one BLAS thread each
     mpiexec -n 1, 1 BLAS thread        Trainer(distributed=True) on one rank
     mpiexec -n 2, 1 BLAS thread each   two ranks, each half of every batch
 
@@ -72,7 +74,7 @@ def build(model: str):
     return (net, SGDMomentum(0.1, momentum=0.9)), 60
 
 
-def worker(model: str, batches: int, distributed: bool) -> None:
+def worker(model: str, batches: int, distributed: bool, parts: int = 1) -> None:
     """One timed run (inside mpiexec when distributed); rank 0 prints a JSON line."""
     from scratchdl import Trainer
 
@@ -83,7 +85,7 @@ def worker(model: str, batches: int, distributed: bool) -> None:
     start = time.perf_counter()
     copy.deepcopy(net).train_batch(X[:batch], y[:batch])
     warmup = time.perf_counter() - start
-    trainer = Trainer(net, optim, distributed=distributed, blas_threads=None)
+    trainer = Trainer(net, optim, distributed=distributed, blas_threads=None, threads=parts)
     spent = [0.0]
     if distributed:
         comm = trainer.dist.comm
@@ -142,7 +144,7 @@ def bn_accuracy_worker(seed: int) -> None:
         print(json.dumps({"accuracy": scores["accuracy"], "loss": history.history["loss"]}))
 
 
-def launch(model: str, batches: int, ranks: int | None, threads: int) -> dict:
+def launch(model: str, batches: int, ranks: int | None, threads: int, parts: int = 1) -> dict:
     env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads))
     command = [
         sys.executable,
@@ -151,6 +153,8 @@ def launch(model: str, batches: int, ranks: int | None, threads: int) -> dict:
         model,
         "--batches",
         str(batches),
+        "--parts",
+        str(parts),
     ]
     if ranks is not None:
         mpiexec = shutil.which("mpiexec", path=str(Path(sys.executable).parent)) or "mpiexec"
@@ -172,12 +176,13 @@ def main() -> None:
     parser.add_argument("--bn-accuracy", action="store_true",
                         help="instead: accuracy of a batch-norm CNN on 1 and 2 ranks")  # fmt: skip
     parser.add_argument("--distributed", action="store_true")
+    parser.add_argument("--parts", type=int, default=1, help="Trainer(threads=...) in a worker")
     args = parser.parse_args()
     if args.worker == "bn":
         bn_accuracy_worker(args.seed)
         return
     if args.worker:
-        worker(args.worker, args.batches, args.distributed)
+        worker(args.worker, args.batches, args.distributed, args.parts)
         return
     if args.bn_accuracy:
         for seed in range(args.repeats):
@@ -206,10 +211,11 @@ def main() -> None:
 
     print(machine())
     print(f"{args.batches} batches per run, median of {args.repeats} runs, alternating\n")
-    configs = {
-        "1 process, 2 threads": (None, 2),
-        "1 rank, 1 thread": (1, 1),
-        "2 ranks, 1 thread each": (2, 1),
+    configs = {  # (ranks or None for no mpiexec, BLAS threads, Trainer(threads=...))
+        "1 process, 2 threads": (None, 2, 1),
+        "1 process, threads=2": (None, 1, 2),
+        "1 rank, 1 thread": (1, 1, 1),
+        "2 ranks, 1 thread each": (2, 1, 1),
     }
     for model, title in (
         ("cnn", "book CNN, batch 60"),
@@ -217,8 +223,8 @@ def main() -> None:
     ):
         runs: dict[str, list[dict]] = {name: [] for name in configs}
         for _ in range(args.repeats):
-            for name, (ranks, threads) in configs.items():
-                runs[name].append(launch(model, args.batches, ranks, threads))
+            for name, (ranks, threads, parts) in configs.items():
+                runs[name].append(launch(model, args.batches, ranks, threads, parts))
         print(title)
         speed = {}
         for name, rs in runs.items():
@@ -232,7 +238,9 @@ def main() -> None:
             f"  first batch of each process, untimed (loads the compiled kernels): {warmup:.2f} s"
         )
         best_single = max(speed["1 process, 2 threads"], speed["1 rank, 1 thread"])
-        print(f"  2 ranks / best single process: {speed['2 ranks, 1 thread each'] / best_single:.2f}x; "
+        print(f"  2 ranks / best single process without threads=2: "
+              f"{speed['2 ranks, 1 thread each'] / best_single:.2f}x; "
+              f"threads=2 / the same: {speed['1 process, threads=2'] / best_single:.2f}x; "
               f"{runs['2 ranks, 1 thread each'][0]['bytes']:,} bytes reduced per step\n")  # fmt: skip
 
 
