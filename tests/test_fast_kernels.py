@@ -332,12 +332,12 @@ def test_relu_kernel_path_is_gradient_checked(fast_off, rng):
     assert gradcheck.check_operation(ReLU(), x) < 1e-8
 
 
-def adam_run(make, dtype, switch, steps=25, **kwargs):
+def adam_run(fast, dtype, switch, steps=25, **kwargs):
     """`steps` Adam updates of a small network from fixed gradients (zeros, huge and tiny
     values among them), with the kernels on or off; returns parameters and moments."""
     from scratchdl import Dense, Linear, MeanSquaredError, NeuralNetwork
 
-    switch(make)
+    switch(fast)
     net = NeuralNetwork([Dense(7, Linear()), Dense(3, Linear())], MeanSquaredError(),
                         seed=2, dtype=dtype)  # fmt: skip
     net.forward(np.zeros((1, 5), dtype=dtype), inference=True)
