@@ -32,11 +32,9 @@ from scratchdl.training.replicas import ThreadReplicas
 __all__ = ["Trainer"]
 
 
-def _positive_int(name: str, value: Any) -> int:
+def _positive_int(name: str, value: Any, where: str = "Trainer.fit") -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(
-            f"Trainer.fit: {name} must be a positive integer. Received: {name}={value!r}"
-        )
+        raise ValueError(f"{where}: {name} must be a positive integer. Received: {name}={value!r}")
     return int(value)
 
 
@@ -112,10 +110,7 @@ class Trainer:
         self.metrics = [get_metric(m) for m in (metrics or [])]
         self.blas_threads = blas.check_setting(blas_threads)
         self.flush_denormals = check_flag("Trainer", "flush_denormals", flush_denormals)
-        if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
-            raise ValueError(
-                f"Trainer: threads must be a positive integer. Received: threads={threads!r}"
-            )
+        threads = _positive_int("threads", threads, where="Trainer")
         if threads > 1 and isinstance(self.blas_threads, int) and self.blas_threads > 1:
             raise ValueError(
                 f"Trainer: threads={threads} computes each part of a batch with one BLAS "
@@ -131,7 +126,7 @@ class Trainer:
                     "BLAS thread (without it the parts' BLAS threads fight for the cores): "
                     "pip install 'scratchdl[train]' (or pip install threadpoolctl)"
                 ) from None
-        self.threads = int(threads)
+        self.threads = threads
         #: the replicas of the network that compute the other parts of a batch, or None
         self.replicas = ThreadReplicas(net, self.threads) if self.threads > 1 else None
         #: the MPI side of data-parallel training (`scratchdl.distributed`), or None
