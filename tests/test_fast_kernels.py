@@ -186,17 +186,35 @@ def lstm_pass(x, grad, on, switch, seed=0, **kwargs):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("return_sequences", [True, False])
-def test_lstm_backward_kernel_equals_numpy(dtype, return_sequences, fast_off, rng, monkeypatch):
+def test_lstm_kernels_equal_numpy(dtype, return_sequences, fast_off, rng, monkeypatch):
     x = rng.standard_normal((3, 4, 6)).astype(dtype)
     grad = rng.standard_normal((3, 4, 5) if return_sequences else (3, 5)).astype(dtype)
-    taken = []
+    taken = []  # (kernel name, whether it applies) for each query
     kernel_for = backend.kernel_for
-    monkeypatch.setattr(backend, "kernel_for", lambda *a: taken.append(kernel_for(*a)) or taken[-1])
+    monkeypatch.setattr(backend, "kernel_for",
+                        lambda name, *a: taken.append((name, kernel_for(name, *a) is not None))
+                        or kernel_for(name, *a))  # fmt: skip
     ref = lstm_pass(x, grad, False, fast_off, return_sequences=return_sequences)
+    assert taken == [("lstm_gates_in", False), ("lstm_backward_step", False)]
+    taken.clear()
     fast = lstm_pass(x, grad, True, fast_off, return_sequences=return_sequences)
-    assert taken[0] is None and taken[1] is not None, "the kernel path was not taken"
+    assert taken == [("lstm_gates_in", True), ("lstm_backward_step", True)]
     for a, b in zip(fast, ref, strict=True):
         assert a.dtype == dtype
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_lstm_forward_kernels_saturated_gates_and_nan_as_numpy(dtype, fast_off, rng):
+    """Pre-activations far beyond the sigmoid's clipping bound, and a NaN in one row."""
+    x = (rng.standard_normal((3, 4, 6)) * 400).astype(dtype)
+    x[2, 1, 3] = np.nan
+    grad = rng.standard_normal((3, 4, 5)).astype(dtype)
+    with np.errstate(invalid="ignore"):
+        ref = lstm_pass(x, grad, False, fast_off, return_sequences=True)
+        fast = lstm_pass(x, grad, True, fast_off, return_sequences=True)
+    assert np.isnan(ref[0][2, 1:]).all() and np.isfinite(ref[0][:2]).all()
+    for a, b in zip(fast, ref, strict=True):
         np.testing.assert_array_equal(a, b)
 
 
@@ -383,3 +401,125 @@ def test_adam_kernel_equals_numpy_bit_for_bit(dtype, kind, fast_off, monkeypatch
     for a, b in zip(reference, compiled, strict=True):
         assert a.dtype == b.dtype == dtype
         np.testing.assert_array_equal(b, a)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kind", ["plain", "nesterov", "l2"])
+def test_momentum_kernel_equals_numpy_bit_for_bit(dtype, kind, fast_off, monkeypatch):
+    from scratchdl import SGDMomentum
+
+    taken = []  # what each call of the kernel's wrapper returned: whether it ran
+    real = backend.momentum_update
+    monkeypatch.setattr(backend, "momentum_update", lambda *a: taken.append(real(*a)) or taken[-1])
+
+    def optim():
+        return SGDMomentum(0.03, momentum=0.8, nesterov=kind == "nesterov",
+                           weight_decay=0.05 if kind == "l2" else 0.0)  # fmt: skip
+
+    reference = adam_run(False, dtype, fast_off, optim=optim())
+    assert taken and not any(taken)  # kernels off: the NumPy passes ran
+    taken.clear()
+    compiled = adam_run(True, dtype, fast_off, optim=optim())
+    assert taken and all(taken)
+    for a, b in zip(reference, compiled, strict=True):
+        assert a.dtype == b.dtype == dtype
+        np.testing.assert_array_equal(b, a)
+
+
+def test_momentum_kernel_leaves_mixed_layouts_to_numpy(fast_off, rng):
+    fast_off(True)
+    param = rng.standard_normal((4, 3)).astype(np.float32)
+    velocity = np.zeros_like(param)
+    grad = np.asfortranarray(rng.standard_normal((4, 3)).astype(np.float32))
+    assert not backend.momentum_update(param, grad, velocity, 0.1, 0.9, False)
+    assert not velocity.any()  # nothing changed
+    assert not backend.momentum_update(param, grad.astype(np.float64), velocity, 0.1, 0.9, False)
+    assert backend.momentum_update(param, np.ascontiguousarray(grad), velocity, 0.1, 0.9, False)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_pairwise_sum_has_numpys_bits(dtype, rng):
+    """The softmax's row sums and the loss's total are NumPy's `sum`: pairwise, in blocks."""
+    sums = backend.fast_kernels().pairwise_sum
+    for n in [*range(1, 140), 255, 256, 257, 1000, 4097, 100_003]:
+        x = (rng.standard_normal(n) * 10.0 ** rng.integers(-4, 5, n)).astype(dtype)
+        assert sums(x, 0, n) == x.sum(), n
+        if n > 3:
+            assert sums(x, 2, n - 3) == x[2:-1].sum(), n
+
+
+def softmax_ce_both(z, labels, switch, monkeypatch):
+    """(loss, softmax, gradient) with the kernels off, then on (asserting they ran)."""
+    from scratchdl import SoftmaxCrossEntropy
+
+    taken = []  # for each call of the kernels' wrappers, whether they ran
+
+    def recorded(real):
+        def call(*args):
+            result = real(*args)
+            taken.append(result is not None)
+            return result
+
+        return call
+
+    for name in ("softmax_cross_entropy", "softmax_cross_entropy_grad"):
+        monkeypatch.setattr(backend, name, recorded(getattr(backend, name)))
+    results = []
+    for on in (False, True):
+        switch(on)
+        taken.clear()
+        loss = SoftmaxCrossEntropy()
+        with np.errstate(all="ignore"):
+            value = loss.forward(z, labels)
+            grad = loss.backward()
+        assert taken == ([True, True] if on else [False, False])
+        results.append((value, loss._softmax, grad))
+    return results
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(60, 10), (1, 1), (7, 2), (5, 129), (3, 1000), (4, 3, 17)])
+def test_softmax_cross_entropy_kernels_equal_numpy(dtype, shape, fast_off, monkeypatch, rng):
+    z = (rng.standard_normal(shape) * 10.0 ** rng.integers(-3, 3)).astype(dtype)
+    z.reshape(-1, shape[-1])[0, 0] = 80.0  # the shifted logits reach the exp floor
+    labels = rng.integers(0, shape[-1], shape[:-1]).astype(np.int32)  # not intp: converted
+    (ref_value, ref_softmax, ref_grad), (value, softmax, grad) = softmax_ce_both(
+        z, labels, fast_off, monkeypatch
+    )
+    assert value == ref_value
+    assert softmax.dtype == grad.dtype == dtype and grad.shape == shape
+    np.testing.assert_array_equal(softmax, ref_softmax)
+    np.testing.assert_array_equal(grad, ref_grad)
+
+
+def test_softmax_cross_entropy_kernels_nan_and_infinities_as_numpy(fast_off, monkeypatch, rng):
+    z = rng.standard_normal((5, 6)).astype(np.float32)
+    z[1, 3] = np.nan  # a NaN row: NaN softmax, NaN loss
+    z[2, 0] = np.inf  # +inf: inf - inf is NaN in its row
+    z[3, :] = -np.inf
+    z[4, 2] = -np.inf  # one -inf logit: a zero probability, no NaN
+    labels = np.array([0, 1, 2, 3, 4])
+    (ref_value, ref_softmax, ref_grad), (value, softmax, grad) = softmax_ce_both(
+        z, labels, fast_off, monkeypatch
+    )
+    assert np.isnan(value) and np.isnan(ref_value)
+    np.testing.assert_array_equal(softmax, ref_softmax)
+    np.testing.assert_array_equal(grad, ref_grad)
+    assert np.isfinite(grad[4]).all() and np.isnan(grad[1]).all()
+    # a strided input (a transposed view) gives the same bits too
+    z = np.asfortranarray(rng.standard_normal((8, 4)))
+    (ref_value, ref_softmax, ref_grad), (value, softmax, grad) = softmax_ce_both(
+        z, rng.integers(0, 4, 8), fast_off, monkeypatch
+    )
+    assert value == ref_value
+    np.testing.assert_array_equal(grad, ref_grad)
+
+
+def test_softmax_cross_entropy_kernel_path_is_gradient_checked(fast_off, rng):
+    from scratchdl import SoftmaxCrossEntropy
+
+    fast_off(True)
+    z = rng.standard_normal((6, 5))
+    labels = rng.integers(0, 5, 6)
+    assert backend.softmax_cross_entropy(z, labels.astype(np.intp), -700.0) is not None
+    assert gradcheck.check_loss(SoftmaxCrossEntropy(), z, labels) < 1e-7

@@ -235,6 +235,14 @@ class SoftmaxCrossEntropy(Loss):
             return self._device_output(z)
         n_classes = z.shape[-1]
         self._count = z.size // n_classes
+        if self._labels is not None:  # scratchdl[fast]: two compiled passes, the same bits
+            fused = backend.softmax_cross_entropy(
+                z.reshape(-1, n_classes), self._flat_labels(), -_exp_limit(z.dtype)
+            )
+            if fused is not None:
+                softmax, total = fused
+                self._softmax = softmax.reshape(z.shape)
+                return total / self._count
         shifted = z - z.max(axis=-1, keepdims=True)
         exp = np.exp(np.maximum(shifted, -_exp_limit(z.dtype)))
         sum_exp = exp.sum(axis=-1, keepdims=True)
@@ -247,6 +255,10 @@ class SoftmaxCrossEntropy(Loss):
             picked = rows[np.arange(self._count), self._labels.reshape(-1)]
             total = float(log_sum_exp.sum()) - float(picked.sum())
         return total / self._count
+
+    def _flat_labels(self) -> np.ndarray:
+        """The class labels as one row of `np.intp` (the compiled kernels' index type)."""
+        return self._labels.reshape(-1).astype(np.intp, copy=False)
 
     def _device_output(self, z: Any) -> float:
         """`_output` in the standard's functions, for other array libraries (the NumPy
@@ -271,6 +283,13 @@ class SoftmaxCrossEntropy(Loss):
     def _input_grad(self) -> np.ndarray:
         softmax = self._softmax
         if isinstance(softmax, np.ndarray):
+            if self._labels is not None:  # scratchdl[fast]: one compiled pass, the same bits
+                classes = softmax.shape[-1]
+                fused = backend.softmax_cross_entropy_grad(
+                    softmax.reshape(-1, classes), self._flat_labels(), 1.0 / self._count
+                )
+                if fused is not None:
+                    return fused.reshape(softmax.shape)
             grad = softmax.copy()
             if self._labels is None:
                 grad -= self.target

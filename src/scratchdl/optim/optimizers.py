@@ -413,6 +413,8 @@ class SGDMomentum(Optimizer):
         self, param: np.ndarray, grad: np.ndarray, state: dict[str, np.ndarray]
     ) -> None:
         velocity = state["velocity"]
+        if backend.momentum_update(param, grad, velocity, self.lr, self.momentum, self.nesterov):
+            return  # one compiled pass, the same bits as the NumPy passes below
         step = self.lr * grad
         velocity *= self.momentum
         velocity += step
