@@ -523,3 +523,70 @@ def test_softmax_cross_entropy_kernel_path_is_gradient_checked(fast_off, rng):
     labels = rng.integers(0, 5, 6)
     assert backend.softmax_cross_entropy(z, labels.astype(np.intp), -700.0) is not None
     assert gradcheck.check_loss(SoftmaxCrossEntropy(), z, labels) < 1e-7
+
+
+def gru_pass(x, grad, on, switch, state=None, **kwargs):
+    """Output, input gradient and parameter gradients of one GRU forward + backward."""
+    from scratchdl import GRU
+
+    switch(on)
+    layer = GRU(5, **kwargs)
+    layer.rng = np.random.default_rng(0)
+    layer.initial_state = state
+    out = layer.forward(x)
+    dx = layer.backward(grad)
+    return [out, dx, *layer.operations[0].param_grads]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("return_sequences", [True, False])
+def test_gru_kernels_equal_numpy(dtype, return_sequences, fast_off, rng, monkeypatch):
+    x = rng.standard_normal((3, 4, 6)).astype(dtype)
+    grad = rng.standard_normal((3, 4, 5) if return_sequences else (3, 5)).astype(dtype)
+    taken = []  # (kernel name, whether it applies) for each query
+    kernel_for = backend.kernel_for
+    monkeypatch.setattr(backend, "kernel_for",
+                        lambda name, *a: taken.append((name, kernel_for(name, *a) is not None))
+                        or kernel_for(name, *a))  # fmt: skip
+    ref = gru_pass(x, grad, False, fast_off, return_sequences=return_sequences)
+    assert taken == [("gru_gates_in", False), ("gru_backward_step", False)]
+    taken.clear()
+    fast = gru_pass(x, grad, True, fast_off, return_sequences=return_sequences)
+    assert taken == [("gru_gates_in", True), ("gru_backward_step", True)]
+    for a, b in zip(fast, ref, strict=True):
+        assert a.dtype == dtype
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gru_kernels_saturated_gates_nan_and_initial_state_as_numpy(dtype, fast_off, rng):
+    x = (rng.standard_normal((3, 4, 6)) * 400).astype(dtype)
+    x[2, 1, 3] = np.nan
+    grad = rng.standard_normal((3, 4, 5)).astype(dtype)
+    state = (rng.standard_normal((3, 5)),)  # float64: cast to the layer's dtype
+    with np.errstate(invalid="ignore"):
+        ref = gru_pass(x, grad, False, fast_off, state, return_sequences=True)
+        fast = gru_pass(x, grad, True, fast_off, state, return_sequences=True)
+    assert np.isnan(ref[0][2, 1:]).all() and np.isfinite(ref[0][:2]).all()
+    for a, b in zip(fast, ref, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_gru_float64_gradient_into_float32_layer_takes_numpy_loop(fast_off, rng):
+    x = rng.standard_normal((2, 3, 4)).astype(np.float32)
+    grad = rng.standard_normal((2, 3, 5))  # float64: the kernel computes in one dtype
+    ref = gru_pass(x, grad, False, fast_off, return_sequences=True)
+    fast = gru_pass(x, grad, True, fast_off, return_sequences=True)
+    for a, b in zip(fast, ref, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_gru_kernel_path_is_gradient_checked(fast_off, rng):
+    from scratchdl.ops import GRUOperation
+
+    fast_off(True)
+    weights = [rng.standard_normal(s) * 0.5 for s in [(3, 6), (2, 6), (1, 6), (1, 6)]]
+    op = GRUOperation(weights, return_sequences=True)
+    x = rng.standard_normal((2, 4, 3))
+    assert backend.kernel_for("gru_gates_in", x, *weights) is not None
+    assert gradcheck.check_operation(op, x) < 1e-7
