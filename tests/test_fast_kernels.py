@@ -499,13 +499,14 @@ def test_softmax_cross_entropy_kernels_nan_and_infinities_as_numpy(fast_off, mon
     z[3, :] = -np.inf
     z[4, 2] = -np.inf  # one -inf logit: a zero probability, no NaN
     labels = np.array([0, 1, 2, 3, 4])
-    (ref_value, ref_softmax, ref_grad), (value, softmax, grad) = softmax_ce_both(
-        z, labels, fast_off, monkeypatch
-    )
-    assert np.isnan(value) and np.isnan(ref_value)
-    np.testing.assert_array_equal(softmax, ref_softmax)
-    np.testing.assert_array_equal(grad, ref_grad)
-    assert np.isfinite(grad[4]).all() and np.isnan(grad[1]).all()
+    for target in (labels, np.eye(6)[labels]):  # labels, and the same as one-hot rows
+        (ref_value, ref_softmax, ref_grad), (value, softmax, grad) = softmax_ce_both(
+            z, target, fast_off, monkeypatch
+        )
+        assert np.isnan(value) and np.isnan(ref_value)
+        np.testing.assert_array_equal(softmax, ref_softmax)
+        np.testing.assert_array_equal(grad, ref_grad)
+        assert np.isfinite(grad[4]).all() and np.isnan(grad[1]).all()
     # a strided input (a transposed view) gives the same bits too
     z = np.asfortranarray(rng.standard_normal((8, 4)))
     (ref_value, ref_softmax, ref_grad), (value, softmax, grad) = softmax_ce_both(
@@ -590,3 +591,35 @@ def test_gru_kernel_path_is_gradient_checked(fast_off, rng):
     x = rng.standard_normal((2, 4, 3))
     assert backend.kernel_for("gru_gates_in", x, *weights) is not None
     assert gradcheck.check_operation(op, x) < 1e-7
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(60, 10), (1, 1), (7, 2), (5, 129), (3, 1000), (4, 3, 17)])
+@pytest.mark.parametrize("soft", [False, True])
+def test_softmax_cross_entropy_kernels_with_probability_rows(
+    dtype, shape, soft, fast_off, monkeypatch, rng
+):
+    """One-hot rows (the book's targets) and soft labels take the kernels too."""
+    z = (rng.standard_normal(shape) * 10.0 ** rng.integers(-3, 3)).astype(dtype)
+    if soft:
+        target = rng.random(shape)
+        target /= target.sum(axis=-1, keepdims=True)
+    else:
+        target = np.eye(shape[-1])[rng.integers(0, shape[-1], shape[:-1])]
+    (ref_value, ref_softmax, ref_grad), (value, softmax, grad) = softmax_ce_both(
+        z, target, fast_off, monkeypatch
+    )
+    assert value == ref_value
+    assert grad.dtype == dtype and grad.shape == shape
+    np.testing.assert_array_equal(softmax, ref_softmax)
+    np.testing.assert_array_equal(grad, ref_grad)
+
+
+def test_softmax_cross_entropy_kernel_one_hot_path_is_gradient_checked(fast_off, rng):
+    from scratchdl import SoftmaxCrossEntropy
+
+    fast_off(True)
+    z = rng.standard_normal((6, 5))
+    target = np.eye(5)[rng.integers(0, 5, 6)]
+    assert backend.softmax_cross_entropy(z, target, -700.0) is not None
+    assert gradcheck.check_loss(SoftmaxCrossEntropy(), z, target) < 1e-7

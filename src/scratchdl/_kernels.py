@@ -476,13 +476,42 @@ def _block_sum(a: np.ndarray, start: int, n: int):  # type: ignore[no-untyped-de
 @numba.njit(cache=True, nogil=True)
 def pairwise_sum(a: np.ndarray, start: int, n: int):  # type: ignore[no-untyped-def]  # pragma: no cover
     """The sum of the 1-D run ``a[start : start + n]`` (n >= 1) in the order of NumPy's
-    ``np.add.reduce`` over a contiguous run (pairwise: runs longer than 128 are halved at
-    a multiple of 8), in `a`'s dtype, so the bits are NumPy's (tested against it)."""
+    ``np.add.reduce`` over a contiguous run, in `a`'s dtype, so the bits are NumPy's
+    (tested against it): a run longer than 128 is the sum of its two halves, split at a
+    multiple of 8, each summed the same way; shorter runs are `_block_sum`. The recursion
+    is walked with an explicit stack (numba's compiled recursion crashed when cached)."""
     if n <= 128:
         return _block_sum(a, start, n)
-    half = n // 2
-    half -= half % 8
-    return pairwise_sum(a, start, half) + pairwise_sum(a, start + half, n - half)
+    starts = np.empty(64, dtype=np.int64)  # the nodes from the root down to the current
+    sizes = np.empty(64, dtype=np.int64)
+    lefts = np.empty(64, dtype=a.dtype)  # a node's left half's sum, once known
+    waiting = np.zeros(64, dtype=np.bool_)  # whether that left sum is known
+    top = 0
+    starts[0], sizes[0] = start, n
+    value = a[start]
+    have = False  # whether `value` is the finished sum of node `top`'s current child
+    while True:
+        half = sizes[top] // 2
+        half -= half % 8
+        if have:
+            if not waiting[top]:  # the left half is done: keep it, go right
+                lefts[top], waiting[top], have = value, True, False
+                right, size = starts[top] + half, sizes[top] - half
+                if size <= 128:
+                    value, have = _block_sum(a, right, size), True
+                else:
+                    top += 1
+                    starts[top], sizes[top], waiting[top] = right, size, False
+            else:  # both halves done
+                value = lefts[top] + value
+                if top == 0:
+                    return value
+                top -= 1
+        elif half <= 128:
+            value, have = _block_sum(a, starts[top], half), True
+        else:
+            top += 1
+            starts[top], sizes[top], waiting[top] = starts[top - 1], half, False
 
 
 @numba.njit(cache=True, nogil=True)
@@ -519,12 +548,43 @@ def softmax_normalise(
     label into `picked` (the log-softmax's shifted logit)."""
     rows, classes = exp.shape
     flat = exp.reshape(-1)
+    pick = labels.shape[0] == rows  # probability rows instead: no labels to pick
     for r in range(rows):
         total = pairwise_sum(flat, r * classes, classes)
         sums[r] = total
         for k in range(classes):
             exp[r, k] = exp[r, k] / total
-        picked[r] = z[r, labels[r]] - maxes[r]
+        if pick:
+            picked[r] = z[r, labels[r]] - maxes[r]
+
+
+@numba.njit(cache=True, nogil=True)
+def softmax_target_sums(target, z, maxes, lse):  # type: ignore[no-untyped-def]  # pragma: no cover
+    """For probability-row targets (rows, classes): the sums over every element of
+    ``target · log_sum_exp`` and of ``target · (z - max)``, each in NumPy's pairwise order
+    over the flattened products, as `SoftmaxCrossEntropy._output` sums them."""
+    rows, classes = target.shape
+    products = np.empty(rows * classes, dtype=target.dtype)
+    for r in range(rows):
+        for k in range(classes):
+            products[r * classes + k] = target[r, k] * lse[r]
+    first = pairwise_sum(products, 0, rows * classes)
+    for r in range(rows):
+        for k in range(classes):
+            products[r * classes + k] = target[r, k] * (z[r, k] - maxes[r])
+    return first, pairwise_sum(products, 0, rows * classes)
+
+
+@numba.njit(cache=True, nogil=True)
+def softmax_minus_target(
+    softmax: np.ndarray, target: np.ndarray, scale: float, out: np.ndarray
+) -> None:  # pragma: no cover
+    """``(softmax - target) · scale`` over (rows, classes), in the dtype, as NumPy's copy,
+    subtraction and product compute it."""
+    rows, classes = softmax.shape
+    for r in range(rows):
+        for k in range(classes):
+            out[r, k] = (softmax[r, k] - target[r, k]) * scale
 
 
 @numba.njit(cache=True, nogil=True)

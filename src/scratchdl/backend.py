@@ -531,16 +531,17 @@ def momentum_update(
 
 
 def softmax_cross_entropy(
-    z: np.ndarray, labels: np.ndarray, floor: float
+    z: np.ndarray, target: np.ndarray, floor: float
 ) -> tuple[np.ndarray, float] | None:
     """The softmax of the (rows, classes) logits `z` and the summed cross-entropy of its
-    rows against the class `labels` (rows,) of `np.intp` in [0, classes) (the loss has
-    checked them; they are not checked here), as `SoftmaxCrossEntropy._output` computes
-    them with NumPy, the same bits: two compiled passes around NumPy's own `exp` and `log`
-    (numba's are not vectorised here and round differently). `floor` (negative) bounds the
+    rows, as `SoftmaxCrossEntropy._output` computes them with NumPy, the same bits: two
+    compiled passes around NumPy's own `exp` and `log` (numba's are not vectorised here
+    and round differently). `target` is either class labels (rows,) of `np.intp` in
+    [0, classes), or probability rows of `z`'s shape and dtype (one-hot, as the book
+    passes them); the loss has checked it, this does not. `floor` (negative) bounds the
     shifted logits from below. None when the kernels are off or do not apply."""
     compiled = kernel_for("softmax_shift", z)
-    if compiled is None or z.ndim != 2 or z.size == 0 or labels.dtype != np.intp:
+    if compiled is None or z.ndim != 2 or z.size == 0 or not _fits_softmax(z, target):
         return None
     kernels = fast_kernels()
     rows = z.shape[0]
@@ -549,27 +550,48 @@ def softmax_cross_entropy(
     maxes = np.empty(rows, dtype=z.dtype)
     compiled(z, dtype(floor), exp, maxes)
     np.exp(exp, out=exp)
-    sums, picked = np.empty(rows, dtype=z.dtype), np.empty(rows, dtype=z.dtype)
-    kernels.softmax_normalise(exp, z, maxes, labels, sums, picked)
+    sums = np.empty(rows, dtype=z.dtype)
+    labels = target.ndim == 1
+    picked = np.empty(rows if labels else 0, dtype=z.dtype)
+    kernels.softmax_normalise(exp, z, maxes, target if labels else _NO_LABELS, sums, picked)
     np.log(sums, out=sums)
-    total = float(kernels.pairwise_sum(sums, 0, rows))  # as NumPy: each sum in the dtype,
-    total -= float(kernels.pairwise_sum(picked, 0, rows))  # their difference in float64
-    return exp, total
+    if labels:
+        first = kernels.pairwise_sum(sums, 0, rows)
+        second = kernels.pairwise_sum(picked, 0, rows)
+    else:
+        first, second = kernels.softmax_target_sums(target, z, maxes, sums)
+    return exp, float(first) - float(second)  # as NumPy: each sum in the dtype, then float64
 
 
 def softmax_cross_entropy_grad(
-    softmax: np.ndarray, labels: np.ndarray, scale: float
+    softmax: np.ndarray, target: np.ndarray, scale: float
 ) -> np.ndarray | None:
-    """``(softmax - onehot(labels)) * scale`` for (rows, classes) `softmax` in one compiled
-    pass, with the bits of `SoftmaxCrossEntropy._input_grad`'s NumPy code; None when the
-    kernels are off or do not apply."""
+    """``(softmax - target) * scale`` for (rows, classes) `softmax` in one compiled pass,
+    `target` as for `softmax_cross_entropy` (labels stand for one-hot rows), with the bits
+    of `SoftmaxCrossEntropy._input_grad`'s NumPy code; None when the kernels are off or do
+    not apply."""
     compiled = kernel_for("softmax_cross_entropy_grad", softmax)
-    if compiled is None or softmax.ndim != 2 or labels.dtype != np.intp:
+    if compiled is None or softmax.ndim != 2 or not _fits_softmax(softmax, target):
         return None
     out = np.empty(softmax.shape, dtype=softmax.dtype)
     dtype = softmax.dtype.type
-    compiled(softmax, labels, dtype(1), dtype(scale), out)
+    if target.ndim == 1:
+        compiled(softmax, target, dtype(1), dtype(scale), out)
+    else:
+        fast_kernels().softmax_minus_target(softmax, target, dtype(scale), out)
     return out
+
+
+_NO_LABELS = np.empty(0, dtype=np.intp)
+
+
+def _fits_softmax(z: np.ndarray, target: np.ndarray) -> bool:
+    """Whether `target` is labels (rows,) of `np.intp` or probability rows like `z`."""
+    if type(target) is not np.ndarray:
+        return False
+    if target.ndim == 1:
+        return target.dtype == np.intp and target.shape[0] == z.shape[0]
+    return target.shape == z.shape and target.dtype == z.dtype
 
 
 def relu(x: np.ndarray) -> np.ndarray | None:

@@ -235,14 +235,14 @@ class SoftmaxCrossEntropy(Loss):
             return self._device_output(z)
         n_classes = z.shape[-1]
         self._count = z.size // n_classes
-        if self._labels is not None:  # scratchdl[fast]: two compiled passes, the same bits
-            fused = backend.softmax_cross_entropy(
-                z.reshape(-1, n_classes), self._flat_labels(), -_exp_limit(z.dtype)
-            )
-            if fused is not None:
-                softmax, total = fused
-                self._softmax = softmax.reshape(z.shape)
-                return total / self._count
+        # scratchdl[fast]: two compiled passes, the same bits
+        fused = backend.softmax_cross_entropy(
+            z.reshape(-1, n_classes), self._flat_target(), -_exp_limit(z.dtype)
+        )
+        if fused is not None:
+            softmax, total = fused
+            self._softmax = softmax.reshape(z.shape)
+            return total / self._count
         shifted = z - z.max(axis=-1, keepdims=True)
         exp = np.exp(np.maximum(shifted, -_exp_limit(z.dtype)))
         sum_exp = exp.sum(axis=-1, keepdims=True)
@@ -256,9 +256,12 @@ class SoftmaxCrossEntropy(Loss):
             total = float(log_sum_exp.sum()) - float(picked.sum())
         return total / self._count
 
-    def _flat_labels(self) -> np.ndarray:
-        """The class labels as one row of `np.intp` (the compiled kernels' index type)."""
-        return self._labels.reshape(-1).astype(np.intp, copy=False)
+    def _flat_target(self) -> np.ndarray:
+        """The target as the compiled kernels take it: class labels as one row of `np.intp`,
+        probability rows as (rows, classes)."""
+        if self._labels is not None:
+            return self._labels.reshape(-1).astype(np.intp, copy=False)
+        return self.target.reshape(-1, self.target.shape[-1])
 
     def _device_output(self, z: Any) -> float:
         """`_output` in the standard's functions, for other array libraries (the NumPy
@@ -283,13 +286,11 @@ class SoftmaxCrossEntropy(Loss):
     def _input_grad(self) -> np.ndarray:
         softmax = self._softmax
         if isinstance(softmax, np.ndarray):
-            if self._labels is not None:  # scratchdl[fast]: one compiled pass, the same bits
-                classes = softmax.shape[-1]
-                fused = backend.softmax_cross_entropy_grad(
-                    softmax.reshape(-1, classes), self._flat_labels(), 1.0 / self._count
-                )
-                if fused is not None:
-                    return fused.reshape(softmax.shape)
+            fused = backend.softmax_cross_entropy_grad(  # scratchdl[fast]: the same bits
+                softmax.reshape(-1, softmax.shape[-1]), self._flat_target(), 1.0 / self._count
+            )
+            if fused is not None:
+                return fused.reshape(softmax.shape)
             grad = softmax.copy()
             if self._labels is None:
                 grad -= self.target
