@@ -535,10 +535,11 @@ def _grads_before_and_after_a_move(direct: bool = False) -> tuple[list, list]:
     return grads[0], grads[1]
 
 
-def test_direct_convolution_then_a_move(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_direct_convolution_then_a_move(monkeypatch: pytest.MonkeyPatch, fast_off) -> None:
     """A forward pass through the direct kernels caches the padded input, not an im2col
     matrix; a backward pass after a move builds the matrix from it on the device."""
     pytest.importorskip("numba")
+    fast_off(True)
     monkeypatch.setattr(backend, "DIRECT_CONV_MAX_FILTERS", 15)
     on_numpy, moved = _grads_before_and_after_a_move(direct=True)
     for got, want in zip(moved, on_numpy, strict=True):

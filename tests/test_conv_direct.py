@@ -22,6 +22,13 @@ from tests.test_ops_conv import naive_conv, naive_conv_grads
 
 pytest.importorskip("numba")
 
+
+@pytest.fixture(autouse=True)
+def kernels_on(fast_off):
+    """These tests are about the kernels: on, whatever SCRATCHDL_FAST says."""
+    fast_off(True)
+
+
 SHAPES = [  # (filters, channels, kernel, padding, image)
     (7, 14, (5, 5), "same", (9, 8)),  # the book's chapter-7 second convolution, smaller
     (2, 3, (3, 3), "same", (6, 7)),
@@ -158,6 +165,7 @@ def test_no_shape_reads_past_an_array(tmp_path):
     silently. With NUMBA_BOUNDSCHECK=1 (and a fresh cache, so the kernels compile with the
     checks) every index is checked and an out-of-bounds one raises IndexError."""
     env = {**os.environ, "NUMBA_BOUNDSCHECK": "1", "NUMBA_CACHE_DIR": str(tmp_path)}
+    env["SCRATCHDL_FAST"] = "1"
     result = subprocess.run(
         [sys.executable, "-c", BOUNDS.format(shapes=SHAPES)],
         env=env,

@@ -438,8 +438,9 @@ def test_momentum_kernel_leaves_mixed_layouts_to_numpy(fast_off, rng):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_pairwise_sum_has_numpys_bits(dtype, rng):
+def test_pairwise_sum_has_numpys_bits(dtype, fast_off, rng):
     """The softmax's row sums and the loss's total are NumPy's `sum`: pairwise, in blocks."""
+    fast_off(True)
     sums = backend.fast_kernels().pairwise_sum
     for n in [*range(1, 140), 255, 256, 257, 1000, 4097, 100_003]:
         x = (rng.standard_normal(n) * 10.0 ** rng.integers(-4, 5, n)).astype(dtype)
@@ -623,3 +624,43 @@ def test_softmax_cross_entropy_kernel_one_hot_path_is_gradient_checked(fast_off,
     target = np.eye(5)[rng.integers(0, 5, 6)]
     assert backend.softmax_cross_entropy(z, target, -700.0) is not None
     assert gradcheck.check_loss(SoftmaxCrossEntropy(), z, target) < 1e-7
+
+
+BOUNDS = """
+import numpy as np
+from scratchdl import GRU, LSTM, SGDMomentum, SoftmaxCrossEntropy, backend
+from scratchdl.layers import Dense
+from scratchdl import Linear, NeuralNetwork
+assert backend.fast_kernels() is not None
+rng = np.random.default_rng(0)
+for dtype in (np.float32, np.float64):
+    for shape in [(1, 1), (3, 7), (5, 129), (2, 3, 300)]:
+        z = rng.standard_normal(shape).astype(dtype)
+        labels = rng.integers(0, shape[-1], shape[:-1])
+        for target in (labels, np.eye(shape[-1])[labels]):
+            loss = SoftmaxCrossEntropy()
+            loss.forward(z, target)
+            loss.backward()
+    for layer in (LSTM(5, return_sequences=True), GRU(4, return_sequences=True)):
+        x = rng.standard_normal((3, 6, 2)).astype(dtype)
+        out = layer.forward(x)
+        layer.backward(rng.standard_normal(out.shape).astype(dtype))
+    net = NeuralNetwork([Dense(3, Linear())], SoftmaxCrossEntropy(), dtype=dtype)
+    optim = SGDMomentum(0.1, nesterov=True)
+    optim.net = net
+    net.train_batch(rng.standard_normal((4, 2)).astype(dtype), np.array([0, 1, 2, 0]))
+    optim.step()
+print("ok")
+"""
+
+
+def test_new_kernels_read_and_write_within_their_arrays(tmp_path):
+    """The loss, momentum and recurrent kernels compiled with numba's bounds checks (a
+    fresh cache): an index past an array would raise IndexError instead of reading other
+    memory."""
+    env = {**os.environ, "NUMBA_BOUNDSCHECK": "1", "NUMBA_CACHE_DIR": str(tmp_path)}
+    env["SCRATCHDL_FAST"] = "1"
+    result = subprocess.run(
+        [sys.executable, "-c", BOUNDS], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-2000:]
