@@ -172,47 +172,68 @@ def test_tanh_kernel_path_is_gradient_checked(fast_off, rng):
     assert gradcheck.check_operation(Tanh(), rng.standard_normal((3, 7))) < 1e-8
 
 
-def lstm_pass(x, grad, on, switch, seed=0, **kwargs):
-    """Output, input gradient and parameter gradients of one LSTM forward + backward."""
-    from scratchdl import LSTM
-
+def recurrent_pass(cls, x, grad, on, switch, state=None, **kwargs):
+    """Output, input gradient and parameter gradients of one forward + backward through a
+    fresh `cls` layer (LSTM or GRU) of 5 units, with the kernels on or off."""
     switch(on)
-    layer = LSTM(5, **kwargs)
-    layer.rng = np.random.default_rng(seed)
+    layer = cls(5, **kwargs)
+    layer.rng = np.random.default_rng(0)
+    layer.initial_state = state
     out = layer.forward(x)
     dx = layer.backward(grad)
     return [out, dx, *layer.operations[0].param_grads]
 
 
+def lstm_pass(x, grad, on, switch, **kwargs):
+    from scratchdl import LSTM
+
+    return recurrent_pass(LSTM, x, grad, on, switch, **kwargs)
+
+
+def gru_pass(x, grad, on, switch, **kwargs):
+    from scratchdl import GRU
+
+    return recurrent_pass(GRU, x, grad, on, switch, **kwargs)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("return_sequences", [True, False])
-def test_lstm_kernels_equal_numpy(dtype, return_sequences, fast_off, rng, monkeypatch):
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+def test_recurrent_kernels_equal_numpy(kind, dtype, return_sequences, fast_off, rng, monkeypatch):
     x = rng.standard_normal((3, 4, 6)).astype(dtype)
     grad = rng.standard_normal((3, 4, 5) if return_sequences else (3, 5)).astype(dtype)
+    run = lstm_pass if kind == "lstm" else gru_pass
     taken = []  # (kernel name, whether it applies) for each query
     kernel_for = backend.kernel_for
     monkeypatch.setattr(backend, "kernel_for",
                         lambda name, *a: taken.append((name, kernel_for(name, *a) is not None))
                         or kernel_for(name, *a))  # fmt: skip
-    ref = lstm_pass(x, grad, False, fast_off, return_sequences=return_sequences)
-    assert taken == [("lstm_gates_in", False), ("lstm_backward_step", False)]
+    names = [f"{kind}_gates_in", f"{kind}_backward_step"]
+    ref = run(x, grad, False, fast_off, return_sequences=return_sequences)
+    assert taken == [(name, False) for name in names]
     taken.clear()
-    fast = lstm_pass(x, grad, True, fast_off, return_sequences=return_sequences)
-    assert taken == [("lstm_gates_in", True), ("lstm_backward_step", True)]
+    fast = run(x, grad, True, fast_off, return_sequences=return_sequences)
+    assert taken == [(name, True) for name in names]
     for a, b in zip(fast, ref, strict=True):
         assert a.dtype == dtype
         np.testing.assert_array_equal(a, b)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_lstm_forward_kernels_saturated_gates_and_nan_as_numpy(dtype, fast_off, rng):
-    """Pre-activations far beyond the sigmoid's clipping bound, and a NaN in one row."""
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+def test_recurrent_kernels_saturated_gates_nan_and_initial_state_as_numpy(
+    kind, dtype, fast_off, rng
+):
+    """Pre-activations far beyond the sigmoid's clipping bound, a NaN in one row, and an
+    initial state in float64 (cast to the layer's dtype)."""
     x = (rng.standard_normal((3, 4, 6)) * 400).astype(dtype)
     x[2, 1, 3] = np.nan
     grad = rng.standard_normal((3, 4, 5)).astype(dtype)
+    state = tuple(rng.standard_normal((3, 5)) for _ in range(2 if kind == "lstm" else 1))
+    run = lstm_pass if kind == "lstm" else gru_pass
     with np.errstate(invalid="ignore"):
-        ref = lstm_pass(x, grad, False, fast_off, return_sequences=True)
-        fast = lstm_pass(x, grad, True, fast_off, return_sequences=True)
+        ref = run(x, grad, False, fast_off, state=state, return_sequences=True)
+        fast = run(x, grad, True, fast_off, state=state, return_sequences=True)
     assert np.isnan(ref[0][2, 1:]).all() and np.isfinite(ref[0][:2]).all()
     for a, b in zip(fast, ref, strict=True):
         np.testing.assert_array_equal(a, b)
@@ -350,8 +371,8 @@ def test_relu_kernel_path_is_gradient_checked(fast_off, rng):
     assert gradcheck.check_operation(ReLU(), x) < 1e-8
 
 
-def adam_run(fast, dtype, switch, steps=25, **kwargs):
-    """`steps` Adam updates of a small network from fixed gradients (zeros, huge and tiny
+def optimizer_run(fast, dtype, switch, steps=25, **kwargs):
+    """`steps` optimizer updates of a small network from fixed gradients (zeros, huge and tiny
     values among them), with the kernels on or off; returns parameters and moments."""
     from scratchdl import Dense, Linear, MeanSquaredError, NeuralNetwork
 
@@ -379,47 +400,33 @@ def adam_run(fast, dtype, switch, steps=25, **kwargs):
     ]
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("kind", ["adam", "l2", "adamw"])
-def test_adam_kernel_equals_numpy_bit_for_bit(dtype, kind, fast_off, monkeypatch):
-    from scratchdl import Adam, AdamW
+OPTIMIZERS = {  # kind: (the backend wrapper of its kernel, the optimizer)
+    "adam": ("adam_update", lambda: _optim("Adam", 0.01, beta1=0.8, beta2=0.99)),
+    "adam-l2": ("adam_update", lambda: _optim("Adam", 0.01, beta2=0.99, weight_decay=0.05)),
+    "adamw": ("adam_update", lambda: _optim("AdamW", 0.01, weight_decay=0.1)),
+    "momentum": ("momentum_update", lambda: _optim("SGDMomentum", 0.03, momentum=0.8)),
+    "nesterov": ("momentum_update", lambda: _optim("SGDMomentum", 0.03, nesterov=True)),
+    "momentum-l2": ("momentum_update", lambda: _optim("SGDMomentum", 0.03, weight_decay=0.05)),
+}
 
-    taken = []  # what each call of the kernel's wrapper returned: whether it ran
-    real = backend.adam_update
-    monkeypatch.setattr(backend, "adam_update", lambda *a: taken.append(real(*a)) or taken[-1])
 
-    def optim():
-        if kind == "adamw":
-            return AdamW(0.01, weight_decay=0.1)
-        return Adam(0.01, beta1=0.8, beta2=0.99, weight_decay=0.05 if kind == "l2" else 0.0)
+def _optim(name, *args, **kwargs):
+    import scratchdl
 
-    reference = adam_run(False, dtype, fast_off, optim=optim())
-    assert taken and not any(taken)  # kernels off: the NumPy passes ran
-    taken.clear()
-    compiled = adam_run(True, dtype, fast_off, optim=optim())
-    assert taken and all(taken)
-    for a, b in zip(reference, compiled, strict=True):
-        assert a.dtype == b.dtype == dtype
-        np.testing.assert_array_equal(b, a)
+    return getattr(scratchdl, name)(*args, **kwargs)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("kind", ["plain", "nesterov", "l2"])
-def test_momentum_kernel_equals_numpy_bit_for_bit(dtype, kind, fast_off, monkeypatch):
-    from scratchdl import SGDMomentum
-
+@pytest.mark.parametrize("kind", list(OPTIMIZERS))
+def test_optimizer_kernels_equal_numpy_bit_for_bit(dtype, kind, fast_off, monkeypatch):
+    wrapper, make = OPTIMIZERS[kind]
     taken = []  # what each call of the kernel's wrapper returned: whether it ran
-    real = backend.momentum_update
-    monkeypatch.setattr(backend, "momentum_update", lambda *a: taken.append(real(*a)) or taken[-1])
-
-    def optim():
-        return SGDMomentum(0.03, momentum=0.8, nesterov=kind == "nesterov",
-                           weight_decay=0.05 if kind == "l2" else 0.0)  # fmt: skip
-
-    reference = adam_run(False, dtype, fast_off, optim=optim())
+    real = getattr(backend, wrapper)
+    monkeypatch.setattr(backend, wrapper, lambda *a: taken.append(real(*a)) or taken[-1])
+    reference = optimizer_run(False, dtype, fast_off, optim=make())
     assert taken and not any(taken)  # kernels off: the NumPy passes ran
     taken.clear()
-    compiled = adam_run(True, dtype, fast_off, optim=optim())
+    compiled = optimizer_run(True, dtype, fast_off, optim=make())
     assert taken and all(taken)
     for a, b in zip(reference, compiled, strict=True):
         assert a.dtype == b.dtype == dtype
@@ -525,53 +532,6 @@ def test_softmax_cross_entropy_kernel_path_is_gradient_checked(fast_off, rng):
     labels = rng.integers(0, 5, 6)
     assert backend.softmax_cross_entropy(z, labels.astype(np.intp), -700.0) is not None
     assert gradcheck.check_loss(SoftmaxCrossEntropy(), z, labels) < 1e-7
-
-
-def gru_pass(x, grad, on, switch, state=None, **kwargs):
-    """Output, input gradient and parameter gradients of one GRU forward + backward."""
-    from scratchdl import GRU
-
-    switch(on)
-    layer = GRU(5, **kwargs)
-    layer.rng = np.random.default_rng(0)
-    layer.initial_state = state
-    out = layer.forward(x)
-    dx = layer.backward(grad)
-    return [out, dx, *layer.operations[0].param_grads]
-
-
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("return_sequences", [True, False])
-def test_gru_kernels_equal_numpy(dtype, return_sequences, fast_off, rng, monkeypatch):
-    x = rng.standard_normal((3, 4, 6)).astype(dtype)
-    grad = rng.standard_normal((3, 4, 5) if return_sequences else (3, 5)).astype(dtype)
-    taken = []  # (kernel name, whether it applies) for each query
-    kernel_for = backend.kernel_for
-    monkeypatch.setattr(backend, "kernel_for",
-                        lambda name, *a: taken.append((name, kernel_for(name, *a) is not None))
-                        or kernel_for(name, *a))  # fmt: skip
-    ref = gru_pass(x, grad, False, fast_off, return_sequences=return_sequences)
-    assert taken == [("gru_gates_in", False), ("gru_backward_step", False)]
-    taken.clear()
-    fast = gru_pass(x, grad, True, fast_off, return_sequences=return_sequences)
-    assert taken == [("gru_gates_in", True), ("gru_backward_step", True)]
-    for a, b in zip(fast, ref, strict=True):
-        assert a.dtype == dtype
-        np.testing.assert_array_equal(a, b)
-
-
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_gru_kernels_saturated_gates_nan_and_initial_state_as_numpy(dtype, fast_off, rng):
-    x = (rng.standard_normal((3, 4, 6)) * 400).astype(dtype)
-    x[2, 1, 3] = np.nan
-    grad = rng.standard_normal((3, 4, 5)).astype(dtype)
-    state = (rng.standard_normal((3, 5)),)  # float64: cast to the layer's dtype
-    with np.errstate(invalid="ignore"):
-        ref = gru_pass(x, grad, False, fast_off, state, return_sequences=True)
-        fast = gru_pass(x, grad, True, fast_off, state, return_sequences=True)
-    assert np.isnan(ref[0][2, 1:]).all() and np.isfinite(ref[0][:2]).all()
-    for a, b in zip(fast, ref, strict=True):
-        np.testing.assert_array_equal(a, b)
 
 
 def test_gru_float64_gradient_into_float32_layer_takes_numpy_loop(fast_off, rng):

@@ -247,14 +247,32 @@ class LSTMOperation(_Recurrent):
     ) -> tuple[np.ndarray, np.ndarray]:
         """The time loop of `_output` for NumPy arrays: the same operations in the same
         order (so the same bits), each writing into its place in the caches with ``out=``
-        instead of through temporaries. Returns the final (h, c)."""
+        instead of through temporaries. Returns the final (h, c).
+
+        With scratchdl[fast], the gate arithmetic runs in two compiled passes around
+        NumPy's own exp and tanh (numba's are not vectorised here and round differently):
+        7 calls a step instead of 14, the same operations in the same order, so the same
+        bits (tested); measured in the README's Speed section."""
         H, w_h = self.hidden, self.weights[1]
         batch, steps = hs.shape[:2]
         a = np.empty((batch, 4 * H), dtype=hs.dtype)
         c = cs[:, 0, :]
-        kernels = backend.kernel_for("lstm_gates_in", a, proj, w_h, h)
-        if kernels is not None:  # scratchdl[fast]: 7 calls a step instead of 14, same bits
-            return self._compiled_steps(proj, h, acts, cs, hs, tanh_cs, a)
+        if backend.kernel_for("lstm_gates_in", a, proj, w_h, h) is not None:
+            kernels = backend.fast_kernels()
+            dtype = hs.dtype.type
+            limit, one = dtype(_exp_limit(hs.dtype)), dtype(1)
+            sig = np.empty((batch, 3 * H), dtype=hs.dtype)  # i, f, o: -clip(a), then exp
+            g = np.empty((batch, H), dtype=hs.dtype)
+            for t in range(steps):
+                np.matmul(h, w_h, out=a)
+                kernels.lstm_gates_in(a, proj, t, limit, sig, g)
+                np.exp(sig, out=sig)
+                np.tanh(g, out=g)
+                kernels.lstm_gates_out(sig, g, cs, t, one, acts)
+                c = cs[:, t + 1, :]
+                np.tanh(c, out=tanh_cs[:, t, :])
+                h = np.multiply(acts[:, t, 3 * H :], tanh_cs[:, t, :], out=hs[:, t, :])
+            return h, c
         act = np.empty_like(a)  # this step's activations, contiguous, then copied to `acts`
         ig = np.empty((batch, H), dtype=hs.dtype)
         for t in range(steps):
@@ -273,39 +291,6 @@ class LSTMOperation(_Recurrent):
             c = c_new
             np.tanh(c, out=tanh_cs[:, t, :])
             h = np.multiply(act[:, 3 * H :], tanh_cs[:, t, :], out=hs[:, t, :])
-        return h, c
-
-    def _compiled_steps(
-        self,
-        proj: np.ndarray,
-        h: np.ndarray,
-        acts: np.ndarray,
-        cs: np.ndarray,
-        hs: np.ndarray,
-        tanh_cs: np.ndarray,
-        a: np.ndarray,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """`_numpy_steps` with the gate arithmetic in two compiled passes around NumPy's
-        own exp and tanh (numba's are not vectorised here and round differently): the
-        same operations in the same order, so the same bits (tested). Measured on the
-        benchmark's LSTM (batch 32, hidden 256, 25 steps, one thread): see README, Speed."""
-        kernels = backend.fast_kernels()
-        H, w_h = self.hidden, self.weights[1]
-        batch, steps = hs.shape[:2]
-        dtype = hs.dtype.type
-        limit, one = dtype(_exp_limit(hs.dtype)), dtype(1)
-        sig = np.empty((batch, 3 * H), dtype=hs.dtype)  # i, f, o: -clip(a), then its exp
-        g = np.empty((batch, H), dtype=hs.dtype)
-        c = cs[:, 0, :]
-        for t in range(steps):
-            np.matmul(h, w_h, out=a)
-            kernels.lstm_gates_in(a, proj, t, limit, sig, g)
-            np.exp(sig, out=sig)
-            np.tanh(g, out=g)
-            kernels.lstm_gates_out(sig, g, cs, t, one, acts)
-            c = cs[:, t + 1, :]
-            np.tanh(c, out=tanh_cs[:, t, :])
-            h = np.multiply(acts[:, t, 3 * H :], tanh_cs[:, t, :], out=hs[:, t, :])
         return h, c
 
     def _compute_param_grads(self, output_grad: np.ndarray) -> None:
