@@ -145,7 +145,7 @@ def step_gemms(layers: list) -> list[tuple[tuple[int, int], tuple[int, int], boo
                 dt = op.weights[0].dtype
                 gemms.append(((b * t, feat), (feat, gh), False, False, dt))  # x W_x
                 gemms += [((b, hidden), (hidden, gh), False, False, dt)] * t  # h W_h per step
-                gemms += [((b, gh), (gh, hidden), False, False, dt)] * t  # d(h), W_hᵀ copied
+                gemms += [((hidden, gh), (gh, b), False, True, dt)] * t  # d(h) as W_h dᵀ
                 gemms += [((hidden, b * t), (b * t, gh), True, False, dt),  # d W_h
                           ((feat, b * t), (b * t, gh), True, False, dt)]  # d W_x  # fmt: skip
                 if need_dx:

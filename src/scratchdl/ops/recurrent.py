@@ -143,8 +143,12 @@ class _Recurrent(Operation):
         0.83x for the RNN's 256; with the Haswell kernels the LSTM's shapes took the same
         time either way), and the LSTM's backward pass 0.90x; multiplying by the
         transposed view itself took 1.6x (measured). The same turn for the
-        forward product, (W_hᵀ hᵀ)ᵀ, was faster alone but not in the loop (0.998x), so
-        the forward keeps h W_h."""
+        forward product, (W_hᵀ hᵀ)ᵀ, is faster alone (0.5-0.85x with a contiguous W_hᵀ, one
+        or two threads) but not in the loop, so the forward keeps h W_h: the gate pass
+        then reads the product transposed (18 µs a step instead of 3.5) and W_hᵀ must
+        be copied each pass (0.11 ms with a tiled kernel); the LSTM's 25-step forward
+        took 0.88x the time on one thread but 1.4x on two, 100 steps 1.05x and 1.0x
+        (2026-12-04, alternating runs, kernels on)."""
         w_h = self.weights[1]
         if not isinstance(w_h, np.ndarray):
             return lambda d: d @ w_h.T
