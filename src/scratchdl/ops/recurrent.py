@@ -142,7 +142,8 @@ class _Recurrent(Operation):
         (32, 4·256) by (4·256, 256) on a contiguous W_hᵀ (0.80x for the GRU's 3·256 and
         0.83x for the RNN's 256; with the Haswell kernels the LSTM's shapes took the same
         time either way), and the LSTM's backward pass 0.90x; multiplying by the
-        transposed view itself took 1.6x (measured). The same turn for the
+        transposed view itself took 1.6x (measured; timed alone again on 2026-12-04, the
+        LSTM's took 0.95-1.04x on one thread and 0.91-0.94x on two). The same turn for the
         forward product, (W_hᵀ hᵀ)ᵀ, is faster alone (0.5-0.85x with a contiguous W_hᵀ, one
         or two threads) but not in the loop, so the forward keeps h W_h: the gate pass
         then reads the product transposed (18 µs a step instead of 3.5) and W_hᵀ must
